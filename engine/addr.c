@@ -1,0 +1,254 @@
+/* engine/addr.c — address text in and out: parsing literals (with IPv6 "%ifname" zones) into
+ * sockaddrs, telling host names from malformed literals, and formatting sockaddrs as Node does.
+ * Cold except udg_format_address, which runs on the receive path when the user asks: it never
+ * allocates and looks up interface names only for a link-local address with a scope id.
+ * Never resolves host names (that is the resolver's job) and never leaves errno changed. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* The longest host name DNS can carry (RFC 1035: 255 octets on the wire, 253 as text) and the
+ * longest label. */
+#define HOSTNAME_MAX 253
+#define LABEL_MAX 63
+
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static bool is_host_char(char c)
+{
+	return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
+	       c == '_';
+}
+
+/* A plausible DNS name: dot-separated labels of letters, digits, '-' and '_', each 1..63 long,
+ * an optional final dot, and not made only of digits and dots (that would be a malformed IPv4
+ * literal such as "256.1.1.1" or "1.2.3", which we refuse rather than pass to getaddrinfo,
+ * whose inet_aton rules would read "1.2.3" as 1.2.0.3). */
+static bool is_hostname(const char *text, size_t len)
+{
+	size_t label = 0;
+	bool letter = false;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+		if (c == '.') {
+			if (label == 0)
+				return false; /* leading dot or ".." */
+			label = 0;
+			continue;
+		}
+		if (!is_host_char(c) || ++label > LABEL_MAX)
+			return false;
+		letter |= !is_digit(c);
+	}
+	return letter;
+}
+
+/* if_nametoindex/if_indextoname set errno on failure; the API promises not to. */
+static unsigned name_to_index(const char *name)
+{
+	int saved = errno;
+	unsigned idx = if_nametoindex(name);
+	errno = saved;
+	return idx;
+}
+
+static bool all_digits(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (!is_digit(*s))
+			return false;
+	}
+	return true;
+}
+
+static void fill_in4(const struct in_addr *a, int port, struct sockaddr_storage *out,
+		     socklen_t *outlen)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)out;
+	memset(out, 0, sizeof(*out));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons((uint16_t)port);
+	sin->sin_addr = *a;
+	*outlen = sizeof(*sin);
+}
+
+static void fill_in6(const struct in6_addr *a, uint32_t scope, int port,
+		     struct sockaddr_storage *out, socklen_t *outlen)
+{
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)out;
+	memset(out, 0, sizeof(*out));
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons((uint16_t)port);
+	sin6->sin6_addr = *a;
+	sin6->sin6_scope_id = scope;
+	*outlen = sizeof(*sin6);
+}
+
+/* "addr%zone": addr must be an IPv6 literal and zone a non-empty interface name. An unknown
+ * name gives scope 0, as Node does; a numeric zone is not an interface name on Linux, and
+ * Node reports it as EINVAL. */
+static int parse_zoned(int family, const char *text, const char *pct, int port,
+		       struct sockaddr_storage *out, socklen_t *outlen)
+{
+	char head[INET6_ADDRSTRLEN];
+	size_t head_len = (size_t)(pct - text);
+	const char *zone = pct + 1;
+	struct in6_addr a6;
+
+	if (head_len >= sizeof(head) || !*zone || strchr(zone, '%'))
+		return UDG_ERR_INVALID_ARG_VALUE;
+	memcpy(head, text, head_len);
+	head[head_len] = '\0';
+	if (inet_pton(AF_INET6, head, &a6) != 1)
+		return UDG_ERR_INVALID_ARG_VALUE;
+	if (family != AF_INET6)
+		return -EINVAL;
+
+	unsigned scope = strlen(zone) < IF_NAMESIZE ? name_to_index(zone) : 0;
+	if (scope == 0 && all_digits(zone))
+		return -EINVAL;
+	fill_in6(&a6, scope, port, out, outlen);
+	return 0;
+}
+
+int udg__addr_parse(int family, const char *text, int port, struct sockaddr_storage *out,
+		    socklen_t *outlen)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	assert(family == AF_INET || family == AF_INET6);
+	if (!text || !*text)
+		return UDG_ERR_INVALID_ARG_VALUE;
+	size_t len = strnlen(text, HOSTNAME_MAX + 1);
+	if (len > HOSTNAME_MAX)
+		return UDG_ERR_INVALID_ARG_VALUE;
+
+	if (inet_pton(AF_INET, text, &a4) == 1) {
+		if (family != AF_INET)
+			return -EINVAL; /* no IPv4-mapping for udp6: Node's "send EINVAL" */
+		fill_in4(&a4, port, out, outlen);
+		return 0;
+	}
+	const char *pct = memchr(text, '%', len);
+	if (pct)
+		return parse_zoned(family, text, pct, port, out, outlen);
+	if (inet_pton(AF_INET6, text, &a6) == 1) {
+		if (family != AF_INET6)
+			return -EINVAL;
+		fill_in6(&a6, 0, port, out, outlen);
+		return 0;
+	}
+	/* Not a literal. A ':' can only be a broken IPv6 literal ("::ffff:1.2.3"). */
+	return is_hostname(text, len) ? 1 : UDG_ERR_INVALID_ARG_VALUE;
+}
+
+void udg__addr_any(int family, int port, struct sockaddr_storage *out, socklen_t *outlen)
+{
+	if (family == AF_INET) {
+		struct in_addr any = { .s_addr = htonl(INADDR_ANY) };
+		fill_in4(&any, port, out, outlen);
+	} else {
+		fill_in6(&in6addr_any, 0, port, out, outlen);
+	}
+}
+
+void udg__addr_loopback(int family, int port, struct sockaddr_storage *out, socklen_t *outlen)
+{
+	if (family == AF_INET) {
+		struct in_addr lo = { .s_addr = htonl(INADDR_LOOPBACK) };
+		fill_in4(&lo, port, out, outlen);
+	} else {
+		fill_in6(&in6addr_loopback, 0, port, out, outlen);
+	}
+}
+
+/* Dotted quad without inet_ntop's generality; returns the length (7..15). */
+static size_t format_in4(const struct in_addr *a, char *p)
+{
+	const unsigned char *b = (const unsigned char *)&a->s_addr;
+	char *start = p;
+
+	for (int i = 0; i < 4; i++) {
+		unsigned v = b[i];
+		if (v >= 100)
+			*p++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*p++ = (char)('0' + v / 10 % 10);
+		*p++ = (char)('0' + v % 10);
+		*p++ = '.';
+	}
+	p[-1] = '\0';
+	return (size_t)(p - 1 - start);
+}
+
+/* IPv6 text, plus "%ifname" (or "%<index>" for an interface that is gone) for a link-local
+ * address with a scope id (Node's AddressToJS). tmp has UDG_ADDRSTRLEN bytes. */
+static size_t format_in6(const struct sockaddr_in6 *sin6, char *tmp)
+{
+	if (!inet_ntop(AF_INET6, &sin6->sin6_addr, tmp, INET6_ADDRSTRLEN))
+		return 0; /* cannot happen: the buffer is large enough */
+	size_t n = strlen(tmp);
+	if (!IN6_IS_ADDR_LINKLOCAL(&sin6->sin6_addr) || sin6->sin6_scope_id == 0)
+		return n;
+
+	char name[IF_NAMESIZE];
+	int saved = errno;
+	const char *ifname = if_indextoname(sin6->sin6_scope_id, name);
+	errno = saved;
+	int m = ifname ? snprintf(tmp + n, UDG_ADDRSTRLEN - n, "%%%s", ifname)
+		       : snprintf(tmp + n, UDG_ADDRSTRLEN - n, "%%%u", sin6->sin6_scope_id);
+	return n + (size_t)m;
+}
+
+int udg_format_address(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen)
+{
+	char tmp[UDG_ADDRSTRLEN];
+	size_t n;
+
+	if (!sa || !buf)
+		return -EINVAL;
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in))
+		n = format_in4(&((const struct sockaddr_in *)sa)->sin_addr, tmp);
+	else if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
+		n = format_in6((const struct sockaddr_in6 *)sa, tmp);
+	else
+		return -EINVAL;
+	if (n == 0)
+		return -EINVAL;
+	if (n >= buflen)
+		return -ENOSPC;
+	memcpy(buf, tmp, n + 1);
+	return (int)n;
+}
+
+const char *udg_family_name(const struct sockaddr *sa)
+{
+	if (!sa)
+		return "";
+	if (sa->sa_family == AF_INET)
+		return "IPv4";
+	if (sa->sa_family == AF_INET6)
+		return "IPv6";
+	return "";
+}
+
+void udg__addr_to_public(const struct sockaddr *sa, socklen_t len, udg_address *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (udg_format_address(sa, len, out->address, sizeof(out->address)) < 0)
+		return; /* unknown family: empty address and family, port 0 */
+	snprintf(out->family, sizeof(out->family), "%s", udg_family_name(sa));
+	/* sin_port and sin6_port sit at the same offset. */
+	out->port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+}
