@@ -1,0 +1,350 @@
+/* engine/loop.c — the ring reactor. One iteration: run due timers, posts and next-tick calls;
+ * one io_uring_enter submits everything queued and waits; copy a batch of CQEs out, advance the
+ * CQ once, dispatch each through its tagged op; give receive buffers back once per batch.
+ * This file is the hot path: it never allocates, never formats, never prints. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* CQEs copied out per peek. 64 matches the batch a recvmmsg peer uses and keeps the copy on the
+ * stack (64 * 16 bytes). */
+#define REAP_BATCH 64
+
+/* ---- The run loop ------------------------------------------------------------------------ */
+
+static bool loop_alive(const udg_loop *loop)
+{
+	return loop->active_refs > 0 || loop->reqs > 0 || loop->tick_head != NULL ||
+	       atomic_load_explicit(&loop->post_count, memory_order_relaxed) > 0;
+}
+
+static void run_ticks(udg_loop *loop);
+static int enter(udg_loop *loop, bool block);
+static unsigned reap(udg_loop *loop);
+
+/* Timers, posts and next-tick calls: everything that runs without waiting on the kernel. */
+static void run_ready(udg_loop *loop)
+{
+	loop->now_ns = udg__clock_ns();
+	udg__timers_run(loop);
+	udg__posts_run(loop);
+	run_ticks(loop);
+}
+
+UDG_EXPORT int udg_loop_run(udg_loop *loop, udg_run_mode mode)
+{
+	if (!loop)
+		return -EINVAL;
+	if (loop->running)
+		return -EBUSY;
+	loop->running = true;
+	int r = 0;
+
+	for (;;) {
+		run_ready(loop);
+		if (atomic_load(&loop->stop_requested))
+			break;
+		/* Block only when nothing is ready to run and something can still happen. */
+		bool block = mode != UDG_RUN_NOWAIT && loop->tick_head == NULL && loop_alive(loop);
+		r = enter(loop, block);
+		if (r < 0)
+			break;
+		reap(loop);
+		loop->stats.iterations++;
+		if (mode != UDG_RUN_DEFAULT) {
+			/* ONCE/NOWAIT: deliver what the wait brought (a due timer, a post). */
+			run_ready(loop);
+			break;
+		}
+		if (atomic_load(&loop->stop_requested) || !loop_alive(loop))
+			break;
+	}
+	atomic_store(&loop->stop_requested, false);
+	loop->running = false;
+	if (r < 0)
+		return r;
+	return loop_alive(loop) ? 1 : 0;
+}
+
+/* ---- Next tick ----------------------------------------------------------------------------- */
+
+void udg__tick_queue(udg_loop *loop, struct udg__tick *t, void (*fn)(struct udg__tick *))
+{
+	if (t->queued)
+		return;
+	t->queued = true;
+	t->fn = fn;
+	t->next = NULL;
+	*loop->tick_tail = t;
+	loop->tick_tail = &t->next;
+}
+
+/* Run the ticks queued so far; ticks queued by these callbacks wait for the next round (the
+ * loop then does not block), so a callback that re-queues itself cannot starve the ring. */
+static void run_ticks(udg_loop *loop)
+{
+	struct udg__tick *t = loop->tick_head;
+
+	loop->tick_head = NULL;
+	loop->tick_tail = &loop->tick_head;
+	while (t) {
+		struct udg__tick *next = t->next;
+		t->queued = false;
+		t->next = NULL;
+		t->fn(t);
+		t = next;
+	}
+}
+
+/* ---- Submit and wait ------------------------------------------------------------------------ */
+
+struct io_uring_sqe *udg__sqe(udg_loop *loop)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&loop->ring);
+
+	/* SQ full: hand what is queued to the kernel now (no callbacks run here) and retry. With
+	 * SUBMIT_ALL every queued SQE is consumed, so the retry cannot fail. */
+	while (UDG__UNLIKELY(!sqe)) {
+		unsigned n = io_uring_sq_ready(&loop->ring);
+		int r = io_uring_submit(&loop->ring);
+		loop->stats.enters++;
+		loop->stats.sq_full_flushes++;
+		if (r > 0)
+			loop->stats.sqes_submitted += (unsigned)r;
+		(void)n;
+		sqe = io_uring_get_sqe(&loop->ring);
+	}
+	return sqe;
+}
+
+/* One io_uring_enter: submit everything callbacks queued, and either wait for a completion (or
+ * the next timer) or just collect what is there. Interruptions and timeouts are not errors. */
+static int enter(udg_loop *loop, bool block)
+{
+	struct io_uring *ring = &loop->ring;
+	unsigned queued = io_uring_sq_ready(ring);
+	struct io_uring_cqe *cqe = NULL;
+	int r;
+
+	if (!block) {
+		/* Without DEFER_TASKRUN completions are already visible: skip the syscall when
+		 * there is nothing to submit. With it, only an enter runs the deferred work. */
+		if (queued == 0 && !(loop->features & UDG_FEAT_DEFER_TASKRUN))
+			return 0;
+		r = io_uring_submit_and_get_events(ring);
+	} else {
+		int64_t timeout = udg__timers_next_ns(loop);
+		if (timeout >= 0) {
+			struct __kernel_timespec ts = {
+				.tv_sec = timeout / 1000000000,
+				.tv_nsec = timeout % 1000000000,
+			};
+			r = io_uring_submit_and_wait_timeout(ring, &cqe, 1, &ts, NULL);
+		} else {
+			r = io_uring_submit_and_wait(ring, 1);
+		}
+	}
+	loop->stats.enters++;
+	loop->stats.sqes_submitted += queued - io_uring_sq_ready(ring);
+	if (r == -ETIME || r == -EINTR || r == -EAGAIN || r == -EBUSY)
+		return 0;
+	return r < 0 ? r : 0;
+}
+
+/* ---- Reap and dispatch --------------------------------------------------------------------- */
+
+struct cqe_copy {
+	uint64_t user_data;
+	int32_t res;
+	uint32_t flags;
+};
+
+static void dispatch(udg_loop *loop, const struct cqe_copy *c)
+{
+	struct udg__op *op = (struct udg__op *)(uintptr_t)c->user_data;
+
+	if (!op)
+		return; /* a cancel's own result: nobody waits for it */
+	switch (op->kind) {
+	case UDG__OP_RECV:
+		udg__recv_complete(loop, op, c->res, c->flags);
+		break;
+	case UDG__OP_SEND:
+		udg__send_complete(loop, op, c->res);
+		break;
+	case UDG__OP_WAKE:
+		udg__wake_complete(loop);
+		break;
+	default:
+		assert(!"unknown op kind");
+	}
+}
+
+/* Copy a batch out and advance the CQ before any callback runs: a callback may submit and
+ * wait (SQ full) and the kernel then has the whole CQ to post into. Bounded by the CQ size per
+ * iteration so a flood cannot keep one iteration going forever. */
+static unsigned reap(udg_loop *loop)
+{
+	struct io_uring *ring = &loop->ring;
+	struct io_uring_cqe *cqes[REAP_BATCH];
+	struct cqe_copy batch[REAP_BATCH];
+	unsigned total = 0, n;
+
+	do {
+		if (UDG__UNLIKELY(IO_URING_READ_ONCE(*ring->sq.kflags) & IORING_SQ_CQ_OVERFLOW))
+			loop->stats.cq_overflows++;
+		n = io_uring_peek_batch_cqe(ring, cqes, REAP_BATCH);
+		for (unsigned i = 0; i < n; i++)
+			batch[i] = (struct cqe_copy){ cqes[i]->user_data, cqes[i]->res,
+						      cqes[i]->flags };
+		io_uring_cq_advance(ring, n);
+		for (unsigned i = 0; i < n; i++)
+			dispatch(loop, &batch[i]);
+		total += n;
+		udg__recv_buffers_returned(loop);
+	} while (n == REAP_BATCH && total < ring->cq.ring_entries);
+	loop->stats.cqes_reaped += total;
+	return total;
+}
+
+/* ---- Liveness ------------------------------------------------------------------------------ */
+
+void udg__active_add(udg_loop *loop, int delta)
+{
+	assert(delta > 0 || loop->active_refs >= (unsigned)-delta);
+	loop->active_refs += (unsigned)delta;
+}
+
+/* ---- Creation and teardown (cold, but short enough to live with the loop) ------------------ */
+
+UDG_EXPORT void udg_loop_options_init(udg_loop_options *opts)
+{
+	if (!opts)
+		return;
+	*opts = (udg_loop_options){
+		.sq_entries = 256,
+		.cq_entries = 0,
+		.recv_buf_size = 2048,
+		.recv_buf_count = 1024,
+		.send_slots = 4096,
+		.flags = 0,
+	};
+}
+
+static int options_check(udg_loop_options *o)
+{
+	if (o->sq_entries == 0 || o->sq_entries > 32768)
+		return UDG_ERR_OUT_OF_RANGE;
+	if (o->cq_entries == 0)
+		o->cq_entries = o->sq_entries * 4;
+	if (o->cq_entries < o->sq_entries || o->cq_entries > 65536)
+		return UDG_ERR_OUT_OF_RANGE;
+	/* The buffer must hold the recvmsg header, a sockaddr_in6 and a useful payload. */
+	if (o->recv_buf_size < 256 || o->recv_buf_size > (1u << 20))
+		return UDG_ERR_OUT_OF_RANGE;
+	/* Buffer ids are 16 bits; the ring size must be a power of two. */
+	if (o->recv_buf_count == 0 || o->recv_buf_count > 32768 ||
+	    (o->recv_buf_count & (o->recv_buf_count - 1)))
+		return UDG_ERR_OUT_OF_RANGE;
+	if (o->send_slots == 0 || o->send_slots > (1u << 20))
+		return UDG_ERR_OUT_OF_RANGE;
+	return 0;
+}
+
+UDG_EXPORT int udg_loop_new(const udg_loop_options *opts, udg_loop **out)
+{
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	udg_loop *loop = calloc(1, sizeof(*loop));
+	if (!loop)
+		return -ENOMEM;
+	if (opts)
+		loop->opts = *opts;
+	else
+		udg_loop_options_init(&loop->opts);
+	int r = options_check(&loop->opts);
+	if (r != 0)
+		goto fail_free;
+	loop->tick_tail = &loop->tick_head;
+	r = udg__post_init(loop);
+	if (r != 0)
+		goto fail_free;
+	r = udg__ring_setup(loop);
+	if (r != 0)
+		goto fail_post;
+	r = udg__sends_init(loop);
+	if (r != 0)
+		goto fail_ring;
+	udg__wake_arm(loop);
+	loop->now_ns = udg__clock_ns();
+	*out = loop;
+	return 0;
+
+fail_ring:
+	udg__ring_teardown(loop);
+fail_post:
+	udg__post_fini(loop);
+fail_free:
+	free(loop);
+	return r;
+}
+
+UDG_EXPORT int udg_loop_close(udg_loop *loop)
+{
+	if (!loop)
+		return -EINVAL;
+	if (loop->running || loop->handles > 0 || loop_alive(loop) || loop->slots_used > 0)
+		return -EBUSY;
+	if (udg__resolver_shutdown(loop) != 0)
+		return -EBUSY;
+	pthread_mutex_lock(&loop->post_lock);
+	loop->closed_for_posts = true;
+	pthread_mutex_unlock(&loop->post_lock);
+	udg__sends_fini(loop);
+	udg__ring_teardown(loop);
+	udg__post_fini(loop);
+	free(loop->heap);
+	free(loop);
+	return 0;
+}
+
+/* ---- Introspection ------------------------------------------------------------------------- */
+
+UDG_EXPORT int udg_loop_fd(const udg_loop *loop)
+{
+	return loop ? loop->ring.ring_fd : -EINVAL;
+}
+
+UDG_EXPORT int64_t udg_loop_timeout_ns(const udg_loop *loop)
+{
+	if (!loop)
+		return -1;
+	if (loop->tick_head || atomic_load(&loop->post_count) > 0 ||
+	    io_uring_sq_ready(&loop->ring) > 0)
+		return 0;
+	return udg__timers_next_ns(loop);
+}
+
+UDG_EXPORT unsigned udg_loop_features(const udg_loop *loop)
+{
+	return loop ? loop->features : 0;
+}
+
+UDG_EXPORT const char *udg_loop_features_string(const udg_loop *loop)
+{
+	return loop ? loop->features_str : "";
+}
+
+UDG_EXPORT void udg_loop_stats_get(const udg_loop *loop, udg_loop_stats *out)
+{
+	if (loop && out)
+		*out = loop->stats;
+}
+
+UDG_EXPORT uint64_t udg_loop_now_ns(const udg_loop *loop)
+{
+	return loop ? loop->now_ns : 0;
+}

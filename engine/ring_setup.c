@@ -1,0 +1,177 @@
+/* engine/ring_setup.c — cold, once-per-loop work: create the io_uring with the best flags the
+ * kernel accepts, register the receive buffer ring, record what we got.
+ * Nothing here runs per datagram. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* Setup flag sets, best first. DEFER_TASKRUN (6.1) needs SINGLE_ISSUER (6.0): completions are
+ * then posted only when we enter the kernel to wait, so no IPI or task-work interrupts the loop
+ * thread mid-callback. SUBMIT_ALL (5.18) keeps submitting after one bad SQE. COOP_TASKRUN (5.19)
+ * is the fallback that at least avoids interrupting the thread. Each tier is tried in order and
+ * we step down on EINVAL (an older kernel that does not know a flag). */
+static const unsigned setup_tiers[] = {
+	IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+	IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN,
+	IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN,
+	IORING_SETUP_SUBMIT_ALL,
+	0,
+};
+
+static unsigned features_of(unsigned setup_flags, unsigned kernel_features)
+{
+	unsigned f = 0;
+
+	if (setup_flags & IORING_SETUP_SINGLE_ISSUER)
+		f |= UDG_FEAT_SINGLE_ISSUER;
+	if (setup_flags & IORING_SETUP_DEFER_TASKRUN)
+		f |= UDG_FEAT_DEFER_TASKRUN;
+	if (setup_flags & IORING_SETUP_SUBMIT_ALL)
+		f |= UDG_FEAT_SUBMIT_ALL;
+	if (setup_flags & IORING_SETUP_COOP_TASKRUN)
+		f |= UDG_FEAT_COOP_TASKRUN;
+	if (kernel_features & IORING_FEAT_EXT_ARG)
+		f |= UDG_FEAT_EXT_ARG;
+	if (kernel_features & IORING_FEAT_NODROP)
+		f |= UDG_FEAT_NODROP;
+	return f;
+}
+
+static void features_describe(udg_loop *loop)
+{
+	static const char *const names[] = {
+		"SINGLE_ISSUER", "DEFER_TASKRUN", "SUBMIT_ALL", "COOP_TASKRUN",
+		"EXT_ARG", "NODROP", "RECVMSG_MULTISHOT",
+	};
+	size_t off = 0;
+
+	loop->features_str[0] = '\0';
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!(loop->features & (1u << i)))
+			continue;
+		int n = snprintf(loop->features_str + off, sizeof(loop->features_str) - off, "%s%s",
+				 off ? "|" : "", names[i]);
+		if (n < 0 || (size_t)n >= sizeof(loop->features_str) - off)
+			break;
+		off += (size_t)n;
+	}
+}
+
+/* Multishot recvmsg arrived in 6.0; there is no opcode-level probe for the multishot flag. */
+static bool kernel_at_least(int major, int minor)
+{
+	struct utsname u;
+	int ma = 0, mi = 0;
+
+	if (uname(&u) != 0 || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+		return false;
+	return ma > major || (ma == major && mi >= minor);
+}
+
+static int ring_create(udg_loop *loop)
+{
+	int r = -EINVAL;
+
+	if (UDG__FAULT(UDG__FAULT_RING_SETUP_EPERM))
+		return UDG_ERR_IO_URING_UNAVAILABLE;
+	for (size_t i = 0; i < sizeof(setup_tiers) / sizeof(setup_tiers[0]); i++) {
+		unsigned flags = setup_tiers[i];
+		if ((loop->opts.flags & UDG_LOOP_NO_TASKRUN_FLAGS) &&
+		    (flags & (IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN |
+			      IORING_SETUP_SINGLE_ISSUER)))
+			continue;
+		struct io_uring_params p = {
+			.flags = flags | IORING_SETUP_CQSIZE,
+			.cq_entries = loop->opts.cq_entries,
+		};
+		r = io_uring_queue_init_params(loop->opts.sq_entries, &loop->ring, &p);
+		if (r == 0) {
+			loop->features = features_of(flags, p.features);
+			return 0;
+		}
+		if (r == -EPERM || r == -ENOSYS || r == -EACCES)
+			return UDG_ERR_IO_URING_UNAVAILABLE;
+		if (r != -EINVAL)
+			return r;
+	}
+	return r;
+}
+
+/* The receive buffer ring: buf_count entries of 16 bytes in page-aligned memory shared with the
+ * kernel (liburing 2.3 has no io_uring_setup_buf_ring; we map and register it ourselves), and
+ * one contiguous block of buf_count * buf_size payload buffers. */
+static int bufring_create(udg_loop *loop)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t bytes = loop->buf_count * sizeof(struct io_uring_buf);
+
+	loop->br_bytes = (bytes + page - 1) & ~(page - 1);
+	void *mem = mmap(NULL, loop->br_bytes, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		return -ENOMEM;
+	loop->br = mem;
+	io_uring_buf_ring_init(loop->br);
+
+	struct io_uring_buf_reg reg = {
+		.ring_addr = (uintptr_t)mem,
+		.ring_entries = loop->buf_count,
+		.bgid = UDG__BGID,
+	};
+	int r = io_uring_register_buf_ring(&loop->ring, &reg, 0);
+	if (r != 0) {
+		munmap(mem, loop->br_bytes);
+		loop->br = NULL;
+		return r == -EINVAL ? UDG_ERR_KERNEL_TOO_OLD : r;
+	}
+
+	loop->bufs = mmap(NULL, (size_t)loop->buf_count * loop->buf_size, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (loop->bufs == MAP_FAILED) {
+		loop->bufs = NULL;
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < loop->buf_count; i++)
+		io_uring_buf_ring_add(loop->br, loop->bufs + (size_t)i * loop->buf_size,
+				      loop->buf_size, (unsigned short)i, loop->buf_mask, (int)i);
+	io_uring_buf_ring_advance(loop->br, (int)loop->buf_count);
+	return 0;
+}
+
+int udg__ring_setup(udg_loop *loop)
+{
+	int r = ring_create(loop);
+	if (r != 0)
+		return r;
+	loop->buf_size = loop->opts.recv_buf_size;
+	loop->buf_count = loop->opts.recv_buf_count;
+	loop->buf_mask = (unsigned)io_uring_buf_ring_mask(loop->buf_count);
+	r = bufring_create(loop);
+	if (r != 0) {
+		udg__ring_teardown(loop);
+		return r;
+	}
+	if (kernel_at_least(6, 0))
+		loop->features |= UDG_FEAT_RECVMSG_MULTISHOT;
+	features_describe(loop);
+	return 0;
+}
+
+void udg__ring_teardown(udg_loop *loop)
+{
+	if (loop->br) {
+		io_uring_unregister_buf_ring(&loop->ring, UDG__BGID);
+		munmap(loop->br, loop->br_bytes);
+		loop->br = NULL;
+	}
+	if (loop->bufs) {
+		munmap(loop->bufs, (size_t)loop->buf_count * loop->buf_size);
+		loop->bufs = NULL;
+	}
+	io_uring_queue_exit(&loop->ring);
+}

@@ -1,0 +1,355 @@
+/* engine/send.c — the send path. udg_socket_send* validate, take a slot from the loop's fixed
+ * pool, and (once the socket is bound and the destination known) queue one sendmsg SQE; the
+ * loop's next enter submits the whole batch. Completions free the slot, then run the callback.
+ * Hot path: no allocation (except copying a callback-less payload over 2 KiB), no syscall. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* ---- The slot pool ------------------------------------------------------------------------ */
+
+int udg__sends_init(udg_loop *loop)
+{
+	loop->slots = calloc(loop->opts.send_slots, sizeof(*loop->slots));
+	if (!loop->slots)
+		return -ENOMEM;
+	for (unsigned i = loop->opts.send_slots; i-- > 0;) {
+		loop->slots[i].op.kind = UDG__OP_SEND;
+		loop->slots[i].next = loop->free_slots;
+		loop->free_slots = &loop->slots[i];
+	}
+	return 0;
+}
+
+void udg__sends_fini(udg_loop *loop)
+{
+	free(loop->slots);
+	loop->slots = NULL;
+	loop->free_slots = NULL;
+}
+
+static struct udg__send *slot_get(udg_loop *loop)
+{
+	struct udg__send *slot = loop->free_slots;
+
+	if (UDG__UNLIKELY(!slot))
+		return NULL;
+	loop->free_slots = slot->next;
+	loop->slots_used++;
+	loop->reqs++;
+	return slot;
+}
+
+static void slot_put(udg_loop *loop, struct udg__send *slot)
+{
+	if (UDG__UNLIKELY(slot->iov != slot->iov_inline))
+		free(slot->iov);
+	free(slot->heap_copy);
+	slot->heap_copy = NULL;
+	slot->next = loop->free_slots;
+	loop->free_slots = slot;
+	loop->slots_used--;
+	loop->reqs--;
+}
+
+/* Run a send's callback and release its slot; the slot is free before the callback runs, so
+ * the callback can send again even when the pool was exhausted. */
+static void slot_finish(udg_socket *s, struct udg__send *slot, int status)
+{
+	udg_send_cb cb = slot->cb;
+	void *user = slot->user;
+	size_t bytes = slot->bytes;
+
+	if (status == 0)
+		s->loop->stats.datagrams_sent++;
+	else
+		s->loop->stats.send_errors++;
+	slot_put(s->loop, slot);
+	if (cb)
+		cb(s, status, bytes, user);
+}
+
+/* ---- Submission --------------------------------------------------------------------------- */
+
+static void submit(udg_socket *s, struct udg__send *slot)
+{
+	struct io_uring_sqe *sqe = udg__sqe(s->loop);
+
+	io_uring_prep_sendmsg(sqe, s->fd, &slot->msg, 0);
+	io_uring_sqe_set_data(sqe, &slot->op);
+	s->inflight++;
+	s->queue_bytes += slot->bytes;
+	s->queue_count++;
+}
+
+void udg__send_complete(udg_loop *loop, struct udg__op *op, int res)
+{
+	struct udg__send *slot = UDG__CONTAINER_OF(op, struct udg__send, op);
+	udg_socket *s = slot->sock;
+
+	s->inflight--;
+	s->queue_bytes -= slot->bytes;
+	s->queue_count--;
+	slot_finish(s, slot, res < 0 ? res : 0);
+	udg__socket_op_done(s);
+}
+
+/* A waiting send that fails before reaching the kernel: its callback runs from a tick. */
+static void waiting_failed_tick(struct udg__tick *t)
+{
+	struct udg__send *slot = UDG__CONTAINER_OF(t, struct udg__send, tick);
+	udg_socket *s = slot->sock;
+
+	s->inflight--;
+	slot_finish(s, slot, slot->status);
+	udg__socket_op_done(s);
+}
+
+static void fail_later(udg_socket *s, struct udg__send *slot, int status)
+{
+	slot->status = status;
+	s->inflight++;
+	udg__tick_queue(s->loop, &slot->tick, waiting_failed_tick);
+}
+
+static bool slot_ready(const struct udg__send *slot)
+{
+	return !slot->lookup.pending;
+}
+
+/* Submit waiting sends in call order; a send still resolving holds back the ones after it. */
+void udg__sends_flush_waiting(udg_socket *s)
+{
+	if (s->bind_state != UDG__BOUND || s->closing)
+		return;
+	while (s->wait_head && slot_ready(s->wait_head)) {
+		struct udg__send *slot = s->wait_head;
+		s->wait_head = slot->next;
+		if (!s->wait_head)
+			s->wait_tail = NULL;
+		slot->next = NULL;
+		if (slot->status != 0)
+			fail_later(s, slot, slot->status);
+		else
+			submit(s, slot);
+	}
+}
+
+void udg__sends_fail_waiting(udg_socket *s, int status)
+{
+	struct udg__send *slot = s->wait_head;
+
+	s->wait_head = s->wait_tail = NULL;
+	while (slot) {
+		struct udg__send *next = slot->next;
+		slot->next = NULL;
+		if (slot->lookup.pending) {
+			/* A custom resolver still holds the request: the failure is delivered when
+			 * it answers (see lookup_done). */
+			slot->status = status;
+			udg__lookup_cancel(s, &slot->lookup);
+			if (slot->lookup.pending)
+				goto next;
+		}
+		fail_later(s, slot, status);
+next:
+		slot = next;
+	}
+}
+
+static void wait_append(udg_socket *s, struct udg__send *slot)
+{
+	slot->next = NULL;
+	if (s->wait_tail)
+		s->wait_tail->next = slot;
+	else
+		s->wait_head = slot;
+	s->wait_tail = slot;
+}
+
+/* A send's destination lookup finished (tick on the loop thread). */
+static void send_lookup_done(struct udg_lookup_req *req)
+{
+	struct udg__send *slot = UDG__CONTAINER_OF(req, struct udg__send, lookup);
+	udg_socket *s = slot->sock;
+
+	if (slot->status != 0 || s->closing) {
+		/* cancelled by close or a failed bind while a custom resolver held it */
+		fail_later(s, slot, slot->status ? slot->status : -ECANCELED);
+		return;
+	}
+	if (req->status != 0) {
+		/* Node: a lookup error goes to the callback, or to 'error' without one. */
+		slot->status = req->status;
+		if (!slot->cb)
+			udg__socket_error(s, req->status, "getaddrinfo", NULL, slot->port);
+	} else {
+		memcpy(&slot->addr, &req->addr, req->addrlen);
+		slot->msg.msg_namelen = req->addrlen;
+	}
+	udg__sends_flush_waiting(s);
+}
+
+/* ---- The public send calls ------------------------------------------------------------------ */
+
+/* Copy the pieces into the slot. Without a callback the caller may reuse its memory as soon as
+ * we return, so the bytes are copied too (into the slot up to 2 KiB). */
+static int fill_payload(udg_loop *loop, struct udg__send *slot, const udg_buf *bufs, size_t n,
+			size_t total, bool copy)
+{
+	slot->iov = slot->iov_inline;
+	if (copy) {
+		unsigned char *dst = slot->inline_data;
+		if (total > sizeof(slot->inline_data)) {
+			dst = slot->heap_copy = malloc(total);
+			if (!dst)
+				return -ENOMEM;
+		}
+		size_t off = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (bufs[i].len)
+				memcpy(dst + off, bufs[i].base, bufs[i].len);
+			off += bufs[i].len;
+		}
+		slot->iov[0] = (struct iovec){ .iov_base = dst, .iov_len = total };
+		slot->msg.msg_iovlen = 1;
+		return 0;
+	}
+	if (n > UDG__SEND_IOV_INLINE) {
+		slot->iov = malloc(n * sizeof(*slot->iov));
+		if (!slot->iov) {
+			slot->iov = slot->iov_inline;
+			return -ENOMEM;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		slot->iov[i] = (struct iovec){ .iov_base = (void *)bufs[i].base,
+					       .iov_len = bufs[i].len };
+	slot->msg.msg_iovlen = n;
+	return 0;
+}
+
+/* Validate in Node's order (shape → connected → port → address → running), then accept. */
+static int send_common(udg_socket *s, const udg_buf *bufs, size_t n, int port,
+		       const char *address, udg_send_cb cb, void *user)
+{
+	if (UDG__UNLIKELY(!s))
+		return UDG_ERR_INVALID_ARG_TYPE;
+	if (UDG__UNLIKELY(n > UDG_SENDV_MAX))
+		return UDG_ERR_OUT_OF_RANGE;
+	size_t total = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (UDG__UNLIKELY(!bufs[i].base && bufs[i].len))
+			return UDG_ERR_INVALID_ARG_TYPE;
+		total += bufs[i].len;
+	}
+	bool connected = s->conn_state == UDG__CONNECTED;
+	bool has_address = address && address[0];
+	if (connected && (port != 0 || has_address))
+		return UDG_ERR_SOCKET_DGRAM_IS_CONNECTED;
+	if (!connected && (port < 1 || port > 65535))
+		return UDG_ERR_SOCKET_BAD_PORT;
+
+	struct sockaddr_storage dst;
+	socklen_t dstlen = 0;
+	int kind = 0; /* 0: literal, 1: needs a lookup, -EINVAL: wrong family (async) */
+	if (!connected) {
+		if (s->opts.lookup)
+			kind = 1;
+		else if (!has_address)
+			udg__addr_loopback(s->family, port, &dst, &dstlen);
+		else
+			kind = udg__addr_parse(s->family, address, port, &dst, &dstlen);
+		if (kind < 0 && kind != -EINVAL)
+			return kind;
+	}
+	if (UDG__UNLIKELY(s->closing))
+		return UDG_ERR_SOCKET_DGRAM_NOT_RUNNING;
+
+	struct udg__send *slot = slot_get(s->loop);
+	if (UDG__UNLIKELY(!slot))
+		return UDG_ERR_SEND_QUEUE_FULL;
+	slot->sock = s;
+	slot->cb = cb;
+	slot->user = user;
+	slot->bytes = total;
+	slot->port = connected ? 0 : port;
+	slot->status = 0;
+	slot->lookup.pending = false;
+	slot->msg = (struct msghdr){ .msg_name = NULL };
+	int r = fill_payload(s->loop, slot, bufs, n, total, cb == NULL);
+	if (UDG__UNLIKELY(r != 0)) {
+		slot_put(s->loop, slot);
+		return r;
+	}
+	slot->msg.msg_iov = slot->iov;
+	if (!connected) {
+		slot->msg.msg_name = &slot->addr;
+		if (kind == 0) {
+			memcpy(&slot->addr, &dst, dstlen);
+			slot->msg.msg_namelen = dstlen;
+		}
+	}
+
+	if (UDG__UNLIKELY(s->bind_state == UDG__UNBOUND)) {
+		r = udg__socket_bind_implicit(s);
+		if (r != 0) {
+			slot_put(s->loop, slot);
+			return r;
+		}
+		if (s->bind_state == UDG__UNBOUND) {
+			/* The implicit bind failed at once: 'error' is queued; this send's
+			 * callback gets the same error (Node would never call it). */
+			fail_later(s, slot, s->last_bind_error);
+			return 0;
+		}
+	}
+	if (UDG__LIKELY(kind == 0 && s->bind_state == UDG__BOUND && !s->wait_head)) {
+		submit(s, slot);
+		return 0;
+	}
+	if (kind == -EINVAL)
+		slot->status = -EINVAL; /* Node: "send EINVAL" through the callback */
+	wait_append(s, slot);
+	if (kind == 1) {
+		r = udg__lookup_start(s, &slot->lookup, has_address ? address : NULL, port,
+				      send_lookup_done);
+		if (r != 0) {
+			slot->status = r;
+			slot->lookup.pending = false;
+		}
+	}
+	udg__sends_flush_waiting(s);
+	return 0;
+}
+
+UDG_EXPORT int udg_socket_send(udg_socket *s, const void *buf, size_t len, int port,
+			       const char *address, udg_send_cb cb, void *user)
+{
+	udg_buf one = { buf, len };
+	return send_common(s, &one, 1, port, address, cb, user);
+}
+
+UDG_EXPORT int udg_socket_send_range(udg_socket *s, const void *buf, size_t buf_len,
+				     size_t offset, size_t length, int port, const char *address,
+				     udg_send_cb cb, void *user)
+{
+	if (!s)
+		return UDG_ERR_INVALID_ARG_TYPE;
+	if (!buf && buf_len)
+		return UDG_ERR_INVALID_ARG_TYPE;
+	if (offset > buf_len || length > buf_len - offset)
+		return UDG_ERR_BUFFER_OUT_OF_BOUNDS;
+	udg_buf one = { buf ? (const unsigned char *)buf + offset : NULL, length };
+	return send_common(s, &one, 1, port, address, cb, user);
+}
+
+UDG_EXPORT int udg_socket_sendv(udg_socket *s, const udg_buf *bufs, size_t n, int port,
+				const char *address, udg_send_cb cb, void *user)
+{
+	if (!bufs && n)
+		return UDG_ERR_INVALID_ARG_TYPE;
+	return send_common(s, bufs, n, port, address, cb, user);
+}

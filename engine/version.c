@@ -1,0 +1,7 @@
+/* engine/version.c — the run-time version string. */
+#include "internal.h"
+
+UDG_EXPORT const char *udg_version(void)
+{
+	return UDG_VERSION_STRING;
+}

@@ -1,0 +1,242 @@
+/* udg/dgram.h — UDP sockets with Node.js dgram semantics, over the ring reactor.
+ *
+ * Naming: Node's dgram.createSocket is udg_socket_new; socket.fooBar(...) is udg_socket_foo_bar.
+ * Events are callbacks set in udg_socket_options (one handler per event). No callback ever runs
+ * inside the call that caused it: events and completions are delivered from udg_loop_run().
+ * Synchronous errors (Node's throws) are return codes and change nothing.
+ *
+ * Ownership:
+ *  - A socket belongs to its loop from udg_socket_new() until its close callback has run; the
+ *    pointer is invalid after that.
+ *  - Received payloads and rinfo are lent to the message callback; copy what you keep.
+ *  - Send payloads: with a send callback, the bytes are borrowed and must stay unchanged until the
+ *    callback runs. Without a callback, udg copies them before udg_socket_send returns.
+ *    The udg_buf array itself is always copied at call time.
+ *  - Address strings passed in are read during the call only.
+ */
+#ifndef UDG_DGRAM_H
+#define UDG_DGRAM_H
+
+#include <sys/socket.h>
+
+#include "udg/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum udg_socket_type {
+	UDG_UDP4 = 4,
+	UDG_UDP6 = 6,
+} udg_socket_type;
+
+/* Longest formatted address: IPv6 text (45) + '%' + interface name (15) + NUL. */
+#define UDG_ADDRSTRLEN 64
+
+/* An address as Node's address()/remoteAddress() give it. */
+typedef struct udg_address {
+	char address[UDG_ADDRSTRLEN]; /* "127.0.0.1", "::1", "fe80::1%lo" */
+	char family[8];               /* "IPv4" or "IPv6" */
+	int port;
+} udg_address;
+
+/* The sender of a received datagram (Node's rinfo). Lent for the callback's duration. */
+typedef struct udg_rinfo {
+	const struct sockaddr *addr; /* raw source address (sockaddr_in or sockaddr_in6) */
+	socklen_t addrlen;
+	int port;          /* source port, host order */
+	size_t size;       /* the datagram's true size in bytes (Node's rinfo.size) */
+	bool truncated;    /* the datagram was larger than the receive buffer; len < size */
+} udg_rinfo;
+
+/* Node's 'error' event payload for asynchronous failures. */
+typedef struct udg_error_info {
+	int code;            /* negative udg code; udg_err_name(code) is Node's err.code */
+	const char *syscall; /* "bind", "connect", "send", "recvmsg", "getaddrinfo" ... or NULL */
+	const char *address; /* the address involved, or NULL */
+	int port;            /* the port involved, 0 when none */
+} udg_error_info;
+
+/* One piece of a scatter-gather datagram. */
+typedef struct udg_buf {
+	const void *base;
+	size_t len;
+} udg_buf;
+
+/* ---- Callbacks (the socket is first, the user pointer last) ----------------------------- */
+
+/* 'message': data[0..len) is the payload (len == rinfo->size unless rinfo->truncated). */
+typedef void (*udg_message_cb)(udg_socket *s, const void *data, size_t len,
+			       const udg_rinfo *rinfo, void *user);
+/* 'listening', 'close', 'connect' (without error) */
+typedef void (*udg_event_cb)(udg_socket *s, void *user);
+/* 'error' */
+typedef void (*udg_error_cb)(udg_socket *s, const udg_error_info *err, void *user);
+/* Per-call completion: bind (success only, as Node), connect (status 0 or negative code). */
+typedef void (*udg_status_cb)(udg_socket *s, int status, void *user);
+/* send: status 0 and bytes sent, or a negative code (bytes = the datagram's length). */
+typedef void (*udg_send_cb)(udg_socket *s, int status, size_t bytes, void *user);
+
+/* ---- Custom resolver (Node's `lookup` option) --------------------------------------------- */
+
+typedef struct udg_lookup_req udg_lookup_req;
+/* Called on the loop thread for bind, connect and every unconnected send, with the host text
+ * ("" never: the default host is already filled in) and the family (4 or 6). The resolver must
+ * call udg_lookup_done(req, ...) exactly once, from inside this call or later on the loop
+ * thread. */
+typedef void (*udg_lookup_fn)(udg_lookup_req *req, const char *host, int family, void *user);
+/* Finish a lookup: status 0 and a numeric address of the socket's family, or a negative code
+ * (passed unchanged to the error/callback, as Node passes the resolver's error object).
+ * Returns 0, or -EINVAL for a NULL req. */
+UDG_EXPORT int udg_lookup_done(udg_lookup_req *req, int status, const char *address);
+
+/* ---- Abort signal (Node's options.signal) ------------------------------------------------- */
+
+typedef struct udg_abort_signal udg_abort_signal;
+/* Create a signal on a loop. Returns 0 or -EINVAL/-ENOMEM. */
+UDG_EXPORT int udg_abort_signal_new(udg_loop *loop, udg_abort_signal **out);
+/* Abort: closes every open socket created with this signal (once). Loop thread only. */
+UDG_EXPORT void udg_abort_signal_abort(udg_abort_signal *sig);
+UDG_EXPORT bool udg_abort_signal_aborted(const udg_abort_signal *sig);
+/* Free the signal; sockets created with it forget it. */
+UDG_EXPORT void udg_abort_signal_free(udg_abort_signal *sig);
+
+/* ---- Socket options (createSocket) -------------------------------------------------------- */
+
+typedef struct udg_socket_options {
+	udg_socket_type type;      /* required: UDG_UDP4 or UDG_UDP6 */
+	bool reuse_addr;           /* SO_REUSEADDR at bind */
+	bool reuse_port;           /* SO_REUSEPORT at bind (implies exclusive) */
+	bool ipv6_only;            /* IPV6_V6ONLY at bind (udp4: bind fails with EINVAL) */
+	uint32_t recv_buffer_size; /* SO_RCVBUF applied at bind, before 'listening'; 0 = unset */
+	uint32_t send_buffer_size; /* SO_SNDBUF likewise; 0 = unset */
+	udg_lookup_fn lookup;      /* custom resolver, or NULL for the built-in one */
+	void *lookup_user;
+	udg_abort_signal *signal;  /* optional; aborting it closes the socket */
+	/* Event handlers, any may be NULL. */
+	udg_message_cb on_message;
+	udg_event_cb on_listening;
+	udg_event_cb on_close;
+	udg_event_cb on_connect;
+	udg_error_cb on_error;
+	void *user; /* passed to every event handler */
+} udg_socket_options;
+
+/* Options for udg_socket_bind_ex (Node's bind(options)). */
+typedef struct udg_bind_options {
+	int port;            /* 0..65535; 0 = ephemeral */
+	const char *address; /* NULL or "" = all interfaces */
+	bool exclusive;      /* accepted for Node compatibility; no effect on Linux */
+	int fd;              /* >= 0: adopt this UDP socket instead of creating one; default -1 */
+} udg_bind_options;
+
+UDG_EXPORT void udg_socket_options_init(udg_socket_options *opts, udg_socket_type type);
+UDG_EXPORT void udg_bind_options_init(udg_bind_options *opts);
+
+/* createSocket. Returns 0 and the socket in *out; UDG_ERR_SOCKET_BAD_TYPE,
+ * UDG_ERR_OUT_OF_RANGE (buffer size > INT_MAX/2), UDG_ERR_INVALID_ARG_TYPE (NULL). A signal that
+ * is already aborted closes the socket at once ('close' fires from the loop). */
+UDG_EXPORT int udg_socket_new(udg_loop *loop, const udg_socket_options *opts, udg_socket **out);
+
+/* The user pointer and loop of a socket. */
+UDG_EXPORT void *udg_socket_user(const udg_socket *s);
+UDG_EXPORT udg_loop *udg_socket_loop(const udg_socket *s);
+
+/* bind([port][, address][, cb]): port 0..65535 (0 = ephemeral), address NULL/"" = all
+ * interfaces, a literal, or a hostname (resolved asynchronously). cb runs once after
+ * 'listening' on success, never on failure. Failure is an 'error' event with syscall "bind".
+ * ERRORS (synchronous): NOT_RUNNING, ALREADY_BOUND, SOCKET_BAD_PORT. */
+UDG_EXPORT int udg_socket_bind(udg_socket *s, int port, const char *address, udg_status_cb cb,
+			       void *user);
+/* bind(options[, cb]); adds INVALID_FD_TYPE for a non-UDP fd, -EBADF for a closed fd. */
+UDG_EXPORT int udg_socket_bind_ex(udg_socket *s, const udg_bind_options *opts,
+				  udg_status_cb cb, void *user);
+
+/* send(msg, port, address, cb). port 1..65535 and address (NULL/"" = 127.0.0.1 or ::1) when
+ * unconnected; port 0 and address NULL when connected. An unbound socket binds implicitly and
+ * its sends wait, in order, until 'listening'. Returns 0 once the datagram is accepted; the
+ * callback (if any) runs later with the result. ERRORS: INVALID_ARG_TYPE (NULL buf with len >
+ * 0), DGRAM_IS_CONNECTED, SOCKET_BAD_PORT, INVALID_ARG_VALUE, NOT_RUNNING, SEND_QUEUE_FULL. */
+UDG_EXPORT int udg_socket_send(udg_socket *s, const void *buf, size_t len, int port,
+			       const char *address, udg_send_cb cb, void *user);
+/* send(msg, offset, length, ...): the bytes buf[offset .. offset+length) of a buf_len-byte
+ * buffer. Adds BUFFER_OUT_OF_BOUNDS. */
+UDG_EXPORT int udg_socket_send_range(udg_socket *s, const void *buf, size_t buf_len,
+				     size_t offset, size_t length, int port, const char *address,
+				     udg_send_cb cb, void *user);
+/* send([bufs...]): n pieces sent as ONE datagram (sendmsg iovec); n == 0 sends an empty
+ * datagram. At most UDG_SENDV_MAX pieces. */
+#define UDG_SENDV_MAX 64
+UDG_EXPORT int udg_socket_sendv(udg_socket *s, const udg_buf *bufs, size_t n, int port,
+				const char *address, udg_send_cb cb, void *user);
+
+/* connect(port[, address][, cb]): 'connect' (and cb(s, 0)) fires from the loop on success;
+ * on failure cb(s, code), or 'error' when cb is NULL. ERRORS: SOCKET_BAD_PORT, IS_CONNECTED,
+ * NOT_RUNNING. */
+UDG_EXPORT int udg_socket_connect(udg_socket *s, int port, const char *address,
+				  udg_status_cb cb, void *user);
+/* disconnect(): ERRORS NOT_RUNNING, NOT_CONNECTED, or -errno from connect(AF_UNSPEC). */
+UDG_EXPORT int udg_socket_disconnect(udg_socket *s);
+/* remoteAddress(): ERRORS NOT_RUNNING, NOT_CONNECTED. */
+UDG_EXPORT int udg_socket_remote_address(udg_socket *s, udg_address *out);
+/* address(): ERRORS NOT_RUNNING, -EBADF when not bound. */
+UDG_EXPORT int udg_socket_address(udg_socket *s, udg_address *out);
+
+/* close([cb]): stops receiving at once (no 'message' after this returns), lets sends in
+ * flight finish or cancel (their callbacks run), then 'close' and cb fire, once. ERRORS:
+ * NOT_RUNNING when already closed. */
+UDG_EXPORT int udg_socket_close(udg_socket *s, udg_event_cb cb, void *user);
+/* [Symbol.asyncDispose](): like close, but on an already-closed socket succeeds and cb runs
+ * from the loop (immediately on the next iteration, or with the pending close). */
+UDG_EXPORT int udg_socket_dispose(udg_socket *s, udg_event_cb cb, void *user);
+
+/* ref()/unref(): a referenced, active socket keeps udg_loop_run(DEFAULT) going. Sockets start
+ * referenced; the flag survives bind. No-ops after close. */
+UDG_EXPORT void udg_socket_ref(udg_socket *s);
+UDG_EXPORT void udg_socket_unref(udg_socket *s);
+
+/* Socket options. ERRORS: NOT_RUNNING (closed), -EBADF (not bound), -EINVAL (out of range),
+ * other -errno from setsockopt. */
+UDG_EXPORT int udg_socket_set_broadcast(udg_socket *s, bool flag);
+UDG_EXPORT int udg_socket_set_ttl(udg_socket *s, int ttl);           /* 1..255 */
+UDG_EXPORT int udg_socket_set_multicast_ttl(udg_socket *s, int ttl); /* 0..255 */
+UDG_EXPORT int udg_socket_set_multicast_loopback(udg_socket *s, bool flag);
+/* udp4: an interface's IPv4 address ("0.0.0.0" = default); udp6: "::%ifname" or "%ifname". */
+UDG_EXPORT int udg_socket_set_multicast_interface(udg_socket *s, const char *iface);
+/* Memberships: iface NULL = kernel's choice. ERRORS: MISSING_ARGS (NULL/"" group), -EINVAL,
+ * -EADDRNOTAVAIL (drop of a group never joined). An unbound socket is bound to the wildcard,
+ * port 0, first (as libuv does). */
+UDG_EXPORT int udg_socket_add_membership(udg_socket *s, const char *group, const char *iface);
+UDG_EXPORT int udg_socket_drop_membership(udg_socket *s, const char *group, const char *iface);
+UDG_EXPORT int udg_socket_add_source_specific_membership(udg_socket *s, const char *source,
+							 const char *group, const char *iface);
+UDG_EXPORT int udg_socket_drop_source_specific_membership(udg_socket *s, const char *source,
+							  const char *group, const char *iface);
+
+/* Kernel buffer sizes. get* store the kernel's value (Linux doubles what was set) in *out;
+ * set*(0) acts as a get. ERRORS: SOCKET_BUFFER_SIZE (not bound, or kernel refusal),
+ * SOCKET_BAD_BUFFER_SIZE (size > INT_MAX), NOT_RUNNING. */
+UDG_EXPORT int udg_socket_get_recv_buffer_size(udg_socket *s, uint32_t *out);
+UDG_EXPORT int udg_socket_get_send_buffer_size(udg_socket *s, uint32_t *out);
+UDG_EXPORT int udg_socket_set_recv_buffer_size(udg_socket *s, uint32_t size);
+UDG_EXPORT int udg_socket_set_send_buffer_size(udg_socket *s, uint32_t size);
+
+/* Bytes / number of sends accepted by the kernel path but not completed (0 after close).
+ * Sends waiting for bind or a lookup are not counted, as in Node. */
+UDG_EXPORT size_t udg_socket_get_send_queue_size(const udg_socket *s);
+UDG_EXPORT size_t udg_socket_get_send_queue_count(const udg_socket *s);
+
+/* ---- Addresses ---------------------------------------------------------------------------- */
+
+/* Format a raw address as Node does: IPv4 dotted, IPv6 text with "%ifname" for a link-local
+ * address with a scope id. Returns the string length, or -EINVAL / -ENOSPC. */
+UDG_EXPORT int udg_format_address(const struct sockaddr *sa, socklen_t len, char *buf,
+				  size_t buflen);
+/* "IPv4" or "IPv6" for a raw address's family; "" otherwise. */
+UDG_EXPORT const char *udg_family_name(const struct sockaddr *sa);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* UDG_DGRAM_H */

@@ -1,0 +1,148 @@
+/* udg/loop.h — the ring reactor: one io_uring per loop, one loop per thread.
+ *
+ * A loop owns its ring, its receive buffer ring, its send slots and every socket and timer
+ * created on it. All functions here must be called on the loop's thread, except
+ * udg_loop_post() and udg_loop_stop(), which are safe from any thread.
+ */
+#ifndef UDG_LOOP_H
+#define UDG_LOOP_H
+
+#include "udg/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* How udg_loop_run() waits. */
+typedef enum udg_run_mode {
+	UDG_RUN_DEFAULT = 0, /* until nothing referenced is alive, or udg_loop_stop() */
+	UDG_RUN_ONCE = 1,    /* one iteration; block until at least one event happened */
+	UDG_RUN_NOWAIT = 2,  /* one iteration; never block */
+} udg_run_mode;
+
+/* Ring features in force, as found by the setup probe (udg_loop_features()). */
+enum udg_loop_feature {
+	UDG_FEAT_SINGLE_ISSUER = 1u << 0,  /* IORING_SETUP_SINGLE_ISSUER (6.0) */
+	UDG_FEAT_DEFER_TASKRUN = 1u << 1,  /* IORING_SETUP_DEFER_TASKRUN (6.1) */
+	UDG_FEAT_SUBMIT_ALL = 1u << 2,     /* IORING_SETUP_SUBMIT_ALL (5.18) */
+	UDG_FEAT_COOP_TASKRUN = 1u << 3,   /* IORING_SETUP_COOP_TASKRUN (5.19) */
+	UDG_FEAT_EXT_ARG = 1u << 4,        /* IORING_FEAT_EXT_ARG: timed waits in one enter (5.11) */
+	UDG_FEAT_NODROP = 1u << 5,         /* IORING_FEAT_NODROP: CQ overflow keeps CQEs (5.5) */
+	UDG_FEAT_RECVMSG_MULTISHOT = 1u << 6, /* multishot recvmsg over a buffer ring (6.0) */
+};
+
+/* Flags for udg_loop_options.flags. */
+enum udg_loop_flag {
+	/* Do not ask for DEFER_TASKRUN/SINGLE_ISSUER/COOP_TASKRUN (for comparisons). */
+	UDG_LOOP_NO_TASKRUN_FLAGS = 1u << 0,
+};
+
+/* Loop options. Fill with udg_loop_options_init(), then change what you need.
+ * Memory per loop is about: sq_entries*64 + cq_entries*16 (ring)
+ *   + recv_buf_count*recv_buf_size (receive buffers) + send_slots*~2.3 KiB (send slots). */
+typedef struct udg_loop_options {
+	unsigned sq_entries;     /* submission queue size, rounded up to a power of two; default 256 */
+	unsigned cq_entries;     /* completion queue size; 0 = 4 * sq_entries */
+	unsigned recv_buf_size;  /* bytes per receive buffer (headers + payload); default 2048 */
+	unsigned recv_buf_count; /* receive buffers shared by the loop's sockets, power of two;
+				    default 1024 */
+	unsigned send_slots;     /* sends accepted but not completed, per loop; default 4096 */
+	unsigned flags;          /* enum udg_loop_flag */
+} udg_loop_options;
+
+/* Counters, monotonically increasing from loop creation (udg_loop_stats()). */
+typedef struct udg_loop_stats {
+	uint64_t iterations;     /* loop iterations run */
+	uint64_t enters;         /* io_uring_enter calls made (submit and/or wait) */
+	uint64_t sqes_submitted; /* SQEs handed to the kernel */
+	uint64_t cqes_reaped;    /* CQEs consumed */
+	uint64_t sq_full_flushes;/* times a full SQ forced an early submit */
+	uint64_t cq_overflows;   /* times the kernel reported CQ overflow (CQEs kept, not lost) */
+	uint64_t recv_rearms;    /* multishot receives re-armed (CQE without F_MORE) */
+	uint64_t recv_enobufs;   /* re-arms caused by an empty receive buffer ring */
+	uint64_t datagrams_received; /* message callbacks delivered */
+	uint64_t datagrams_sent;     /* sends completed successfully */
+	uint64_t send_errors;        /* sends completed with an error (also those without a
+					callback, which Node drops silently) */
+	uint64_t errors_dropped;     /* 'error' events lost: more than 4 queued on one socket
+					within one tick */
+} udg_loop_stats;
+
+typedef void (*udg_post_cb)(void *arg);
+typedef void (*udg_timer_cb)(udg_timer *timer, void *user);
+
+/* Fill options with the defaults. */
+UDG_EXPORT void udg_loop_options_init(udg_loop_options *opts);
+
+/* Create a loop. opts may be NULL (defaults). On success stores the loop in *out, returns 0.
+ * ERRORS: UDG_ERR_IO_URING_UNAVAILABLE (io_uring_setup refused: seccomp, sysctl
+ *   kernel.io_uring_disabled, ENOSYS); UDG_ERR_KERNEL_TOO_OLD (no buffer rings / multishot);
+ *   UDG_ERR_OUT_OF_RANGE (an option out of range); -ENOMEM; other -errno from setup. */
+UDG_EXPORT int udg_loop_new(const udg_loop_options *opts, udg_loop **out);
+
+/* Free a loop. Returns -EBUSY (and frees nothing) while sockets, timers or requests are alive:
+ * close them and run the loop until their callbacks ran, then close again. Returns 0 when freed. */
+UDG_EXPORT int udg_loop_close(udg_loop *loop);
+
+/* Run the loop. Returns 1 if referenced work remains (stopped early, or ONCE/NOWAIT),
+ * 0 if nothing referenced is alive, or a negative code on a fatal ring error. Not reentrant:
+ * calling it from a callback returns -EBUSY. */
+UDG_EXPORT int udg_loop_run(udg_loop *loop, udg_run_mode mode);
+
+/* Make the current (or next) udg_loop_run() return after the iteration in progress.
+ * Safe from any thread; wakes a blocked loop. */
+UDG_EXPORT void udg_loop_stop(udg_loop *loop);
+
+/* Run fn(arg) on the loop's thread, in post order, during a later iteration. Safe from any
+ * thread; wakes a blocked loop. A pending post keeps udg_loop_run() going until it ran.
+ * Returns 0, -EINVAL (NULL loop or fn), -ENOMEM, or UDG_ERR_LOOP_CLOSED. */
+UDG_EXPORT int udg_loop_post(udg_loop *loop, udg_post_cb fn, void *arg);
+
+/* A file descriptor that polls readable when the loop has work (completions or posts), for
+ * embedding into another event loop: poll it, then call udg_loop_run(loop, UDG_RUN_NOWAIT).
+ * Also honour udg_loop_timeout_ns() for timers. The fd belongs to the loop: do not close it. */
+UDG_EXPORT int udg_loop_fd(const udg_loop *loop);
+
+/* Nanoseconds until the next timer is due (0 if due or work is pending), -1 if none. */
+UDG_EXPORT int64_t udg_loop_timeout_ns(const udg_loop *loop);
+
+/* Ring features in force (enum udg_loop_feature bits). */
+UDG_EXPORT unsigned udg_loop_features(const udg_loop *loop);
+
+/* Human-readable list of the features, e.g. "SINGLE_ISSUER|DEFER_TASKRUN|...". Static storage
+ * in the loop; valid until the loop is freed. */
+UDG_EXPORT const char *udg_loop_features_string(const udg_loop *loop);
+
+/* Copy the loop's counters into *out. */
+UDG_EXPORT void udg_loop_stats_get(const udg_loop *loop, udg_loop_stats *out);
+
+/* The loop's cached monotonic clock, in nanoseconds, updated once per iteration. */
+UDG_EXPORT uint64_t udg_loop_now_ns(const udg_loop *loop);
+
+/* ---- Timers ------------------------------------------------------------------------------ */
+
+/* Create a timer (inactive). Returns 0 and stores it in *out, or -EINVAL / -ENOMEM. */
+UDG_EXPORT int udg_timer_new(udg_loop *loop, udg_timer **out);
+
+/* Arm: first fire after timeout_ns, then every repeat_ns if non-zero. Re-arming an active timer
+ * moves it. Ties fire in the order the timers were started. Returns 0 or -EINVAL. The callback
+ * runs on the loop thread, never inside this call. */
+UDG_EXPORT int udg_timer_start(udg_timer *timer, uint64_t timeout_ns, uint64_t repeat_ns,
+			       udg_timer_cb cb, void *user);
+
+/* Disarm; the callback will not run. Safe on an inactive timer. Returns 0 or -EINVAL. */
+UDG_EXPORT int udg_timer_stop(udg_timer *timer);
+
+/* A referenced active timer keeps udg_loop_run(DEFAULT) going; an unreferenced one does not.
+ * Timers start referenced. */
+UDG_EXPORT void udg_timer_ref(udg_timer *timer);
+UDG_EXPORT void udg_timer_unref(udg_timer *timer);
+
+/* Stop and free a timer. Safe from its own callback. */
+UDG_EXPORT void udg_timer_free(udg_timer *timer);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* UDG_LOOP_H */

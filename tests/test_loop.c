@@ -1,0 +1,558 @@
+/* tests/test_loop.c — the ring reactor on a real kernel: run modes, stop, timers, cross-thread
+ * posts, embedding through udg_loop_fd, close while busy, io_uring unavailable. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "udg.h"
+
+#define MS 1000000ull
+
+static udg_loop *new_loop(void)
+{
+	udg_loop *loop = NULL;
+	int r = udg_loop_new(NULL, &loop);
+	cr_assert_eq(r, 0, "udg_loop_new: %s", udg_strerror(r));
+	return loop;
+}
+
+/* ---- run modes ---- */
+
+static void count_cb(udg_timer *t, void *user)
+{
+	(*(int *)user)++;
+}
+
+Test(loop, default_run_returns_zero_when_nothing_is_alive)
+{
+	udg_loop *loop = new_loop();
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+Test(loop, default_run_returns_after_the_last_timer)
+{
+	udg_loop *loop = new_loop();
+	udg_timer *t;
+	int fired = 0;
+	cr_assert_eq(udg_timer_new(loop, &t), 0);
+	cr_assert_eq(udg_timer_start(t, 5 * MS, 0, count_cb, &fired), 0);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	cr_assert_eq(fired, 1);
+	udg_timer_free(t);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+Test(loop, once_blocks_until_an_event_and_runs_it)
+{
+	udg_loop *loop = new_loop();
+	udg_timer *t;
+	int fired = 0;
+	cr_assert_eq(udg_timer_new(loop, &t), 0);
+	cr_assert_eq(udg_timer_start(t, 20 * MS, 0, count_cb, &fired), 0);
+	uint64_t t0 = udg_loop_now_ns(loop);
+	int r = udg_loop_run(loop, UDG_RUN_ONCE);
+	cr_assert_eq(fired, 1, "ONCE must block until the timer fires");
+	cr_assert_eq(r, 0);
+	cr_assert_geq(udg_loop_now_ns(loop) - t0, 20 * MS);
+	udg_timer_free(t);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+Test(loop, nowait_never_blocks)
+{
+	udg_loop *loop = new_loop();
+	udg_timer *t;
+	int fired = 0;
+	cr_assert_eq(udg_timer_new(loop, &t), 0);
+	cr_assert_eq(udg_timer_start(t, 60000 * MS, 0, count_cb, &fired), 0);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_NOWAIT), 1, "a pending timer is alive work");
+	cr_assert_eq(fired, 0);
+	udg_timer_free(t);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_NOWAIT), 0);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+struct reentry {
+	udg_loop *loop;
+	int r;
+};
+
+static void reenter_cb(udg_timer *t, void *user)
+{
+	struct reentry *c = user;
+	c->r = udg_loop_run(c->loop, UDG_RUN_NOWAIT);
+}
+
+Test(loop, run_from_a_callback_is_refused)
+{
+	udg_loop *loop = new_loop();
+	udg_timer *t;
+	struct reentry c = { loop, 0 };
+	cr_assert_eq(udg_timer_new(loop, &t), 0);
+	cr_assert_eq(udg_timer_start(t, 0, 0, NULL, NULL), -EINVAL, "a timer needs a callback");
+	cr_assert_eq(udg_timer_start(t, 0, 0, reenter_cb, &c), 0);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	cr_assert_eq(c.r, -EBUSY);
+	udg_timer_free(t);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+/* ---- stop ---- */
+
+struct stopper {
+	udg_loop *loop;
+	int fired;
+};
+
+static void stop_cb(udg_timer *t, void *user)
+{
+	struct stopper *s = user;
+	s->fired++;
+	udg_loop_stop(s->loop);
+}
+
+Test(loop, stop_from_a_callback_returns_with_work_alive)
+{
+	udg_loop *loop = new_loop();
+	udg_timer *t;
+	struct stopper s = { loop, 0 };
+	cr_assert_eq(udg_timer_new(loop, &t), 0);
+	cr_assert_eq(udg_timer_start(t, 1 * MS, 1 * MS, stop_cb, &s), 0);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 1);
+	cr_assert_eq(s.fired, 1);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 1, "the stop flag is consumed");
+	cr_assert_eq(s.fired, 2);
+	udg_timer_free(t);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+static void *stop_later(void *arg)
+{
+	usleep(30000);
+	udg_loop_stop(arg);
+	return NULL;
+}
+
+Test(loop, stop_from_another_thread_wakes_a_blocked_loop)
+{
+	udg_loop *loop = new_loop();
+	udg_timer *t;
+	int fired = 0;
+	cr_assert_eq(udg_timer_new(loop, &t), 0);
+	cr_assert_eq(udg_timer_start(t, 60000 * MS, 0, count_cb, &fired), 0);
+	pthread_t th;
+	pthread_create(&th, NULL, stop_later, loop);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 1);
+	pthread_join(th, NULL);
+	cr_assert_eq(fired, 0);
+	udg_timer_free(t);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+/* ---- timers ---- */
+
+struct order {
+	int seq[8];
+	int n;
+};
+struct order_item {
+	struct order *o;
+	int id;
+};
+
+static void order_cb(udg_timer *t, void *user)
+{
+	struct order_item *it = user;
+	it->o->seq[it->o->n++] = it->id;
+}
+
+Test(timer, fire_in_deadline_order_and_ties_in_start_order)
+{
+	udg_loop *loop = new_loop();
+	struct order o = { { 0 }, 0 };
+	/* deadlines (ms): 30, 10, 20, 10, 10 → ids 1 3 4 2 0 */
+	const uint64_t ms[] = { 30, 10, 20, 10, 10 };
+	udg_timer *t[5];
+	struct order_item it[5];
+	for (int i = 0; i < 5; i++) {
+		it[i] = (struct order_item){ &o, i };
+		cr_assert_eq(udg_timer_new(loop, &t[i]), 0);
+	}
+	/* Start the equal-deadline timers back to back with one deadline: use 0 delay offsets
+	 * computed relative to the first start so ties are exact. */
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(udg_timer_start(t[i], ms[i] * MS, 0, order_cb, &it[i]), 0);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	cr_assert_eq(o.n, 5);
+	/* 10 ms timers were started in the order 1, 3, 4 and their deadlines increase with the
+	 * start time, so the order is fully determined. */
+	cr_assert_eq(o.seq[0], 1);
+	cr_assert_eq(o.seq[1], 3);
+	cr_assert_eq(o.seq[2], 4);
+	cr_assert_eq(o.seq[3], 2);
+	cr_assert_eq(o.seq[4], 0);
+	for (int i = 0; i < 5; i++)
+		udg_timer_free(t[i]);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+Test(timer, zero_timeouts_fire_in_start_order)
+{
+	udg_loop *loop = new_loop();
+	struct order o = { { 0 }, 0 };
+	udg_timer *t[6];
+	struct order_item it[6];
+	for (int i = 0; i < 6; i++) {
+		it[i] = (struct order_item){ &o, i };
+		cr_assert_eq(udg_timer_new(loop, &t[i]), 0);
+		cr_assert_eq(udg_timer_start(t[i], 0, 0, order_cb, &it[i]), 0);
+	}
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	cr_assert_eq(o.n, 6);
+	for (int i = 0; i < 6; i++) {
+		cr_assert_eq(o.seq[i], i);
+		udg_timer_free(t[i]);
+	}
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+struct repeat {
+	int fired;
+	int limit;
+};
+
+static void repeat_cb(udg_timer *t, void *user)
+{
+	struct repeat *r = user;
+	if (++r->fired == r->limit)
+		udg_timer_stop(t);
+}
+
+Test(timer, repeating_timer_fires_until_stopped)
+{
+	udg_loop *loop = new_loop();
+	udg_timer *t;
+	struct repeat rep = { 0, 5 };
+	cr_assert_eq(udg_timer_new(loop, &t), 0);
+	cr_assert_eq(udg_timer_start(t, 1 * MS, 2 * MS, repeat_cb, &rep), 0);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	cr_assert_eq(rep.fired, 5);
+	udg_timer_free(t);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+static void free_self_cb(udg_timer *t, void *user)
+{
+	(*(int *)user)++;
+	udg_timer_free(t);
+}
+
+Test(timer, a_timer_may_free_itself_in_its_callback)
+{
+	udg_loop *loop = new_loop();
+	udg_timer *t;
+	int fired = 0;
+	cr_assert_eq(udg_timer_new(loop, &t), 0);
+	cr_assert_eq(udg_timer_start(t, 1 * MS, 1 * MS, free_self_cb, &fired), 0);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	cr_assert_eq(fired, 1);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+Test(timer, a_stopped_timer_never_fires)
+{
+	udg_loop *loop = new_loop();
+	udg_timer *a, *b;
+	int fa = 0, fb = 0;
+	cr_assert_eq(udg_timer_new(loop, &a), 0);
+	cr_assert_eq(udg_timer_new(loop, &b), 0);
+	cr_assert_eq(udg_timer_start(a, 5 * MS, 0, count_cb, &fa), 0);
+	cr_assert_eq(udg_timer_start(b, 10 * MS, 0, count_cb, &fb), 0);
+	cr_assert_eq(udg_timer_stop(a), 0);
+	cr_assert_eq(udg_timer_stop(a), 0, "stopping twice is harmless");
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	cr_assert_eq(fa, 0);
+	cr_assert_eq(fb, 1);
+	udg_timer_free(a);
+	udg_timer_free(b);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+Test(timer, an_unreferenced_timer_does_not_keep_the_loop_alive)
+{
+	udg_loop *loop = new_loop();
+	udg_timer *t, *ref;
+	int fired = 0, fired_ref = 0;
+	cr_assert_eq(udg_timer_new(loop, &t), 0);
+	cr_assert_eq(udg_timer_start(t, 50 * MS, 0, count_cb, &fired), 0);
+	udg_timer_unref(t);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	cr_assert_eq(fired, 0, "run returned without waiting for the unreferenced timer");
+	/* It still fires while something else keeps the loop running. */
+	cr_assert_eq(udg_timer_new(loop, &ref), 0);
+	cr_assert_eq(udg_timer_start(ref, 100 * MS, 0, count_cb, &fired_ref), 0);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	cr_assert_eq(fired, 1);
+	cr_assert_eq(fired_ref, 1);
+	udg_timer_ref(t);
+	udg_timer_free(t);
+	udg_timer_free(ref);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+/* ---- posts ---- */
+
+#define POST_THREADS 4
+#define POSTS_PER_THREAD 25000
+
+struct post_state {
+	udg_loop *loop;
+	int last[POST_THREADS];
+	long total;
+	bool in_order;
+};
+struct post_arg {
+	struct post_state *st;
+	int thread;
+	int seq;
+};
+struct poster {
+	struct post_state *st;
+	int thread;
+	struct post_arg *args;
+};
+
+static void post_cb(void *arg)
+{
+	struct post_arg *a = arg;
+	if (a->seq != a->st->last[a->thread] + 1)
+		a->st->in_order = false;
+	a->st->last[a->thread] = a->seq;
+	a->st->total++;
+}
+
+static void *poster_main(void *arg)
+{
+	struct poster *p = arg;
+	for (int i = 0; i < POSTS_PER_THREAD; i++) {
+		p->args[i] = (struct post_arg){ p->st, p->thread, i };
+		while (udg_loop_post(p->st->loop, post_cb, &p->args[i]) == -ENOMEM)
+			usleep(100);
+	}
+	return NULL;
+}
+
+static void keepalive_cb(udg_timer *t, void *user)
+{
+	struct post_state *st = user;
+	if (st->total == (long)POST_THREADS * POSTS_PER_THREAD)
+		udg_timer_stop(t);
+}
+
+Test(post, posts_from_four_threads_run_exactly_once_in_per_thread_order)
+{
+	udg_loop *loop = new_loop();
+	struct post_state st = { .loop = loop, .in_order = true };
+	for (int i = 0; i < POST_THREADS; i++)
+		st.last[i] = -1;
+	struct poster p[POST_THREADS];
+	pthread_t th[POST_THREADS];
+	for (int i = 0; i < POST_THREADS; i++) {
+		p[i] = (struct poster){ &st, i, calloc(POSTS_PER_THREAD, sizeof(struct post_arg)) };
+		pthread_create(&th[i], NULL, poster_main, &p[i]);
+	}
+	/* A repeating timer keeps the loop alive until every post has run. */
+	udg_timer *t;
+	cr_assert_eq(udg_timer_new(loop, &t), 0);
+	cr_assert_eq(udg_timer_start(t, 1 * MS, 1 * MS, keepalive_cb, &st), 0);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	for (int i = 0; i < POST_THREADS; i++)
+		pthread_join(th[i], NULL);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	cr_assert_eq(st.total, (long)POST_THREADS * POSTS_PER_THREAD);
+	cr_assert(st.in_order);
+	for (int i = 0; i < POST_THREADS; i++) {
+		cr_assert_eq(st.last[i], POSTS_PER_THREAD - 1);
+		free(p[i].args);
+	}
+	udg_timer_free(t);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+static void *post_once_later(void *arg)
+{
+	usleep(30000);
+	struct post_arg *a = arg;
+	udg_loop_post(a->st->loop, post_cb, a);
+	return NULL;
+}
+
+Test(post, a_post_wakes_a_blocked_once_run)
+{
+	udg_loop *loop = new_loop();
+	struct post_state st = { .loop = loop, .in_order = true };
+	st.last[0] = -1;
+	struct post_arg a = { &st, 0, 0 };
+	udg_timer *t;
+	int fired = 0;
+	cr_assert_eq(udg_timer_new(loop, &t), 0);
+	cr_assert_eq(udg_timer_start(t, 60000 * MS, 0, count_cb, &fired), 0);
+	pthread_t th;
+	pthread_create(&th, NULL, post_once_later, &a);
+	while (st.total == 0)
+		cr_assert_geq(udg_loop_run(loop, UDG_RUN_ONCE), 0);
+	pthread_join(th, NULL);
+	cr_assert_eq(st.total, 1);
+	cr_assert_eq(fired, 0);
+	udg_timer_free(t);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+Test(post, a_post_never_runs_inside_the_call)
+{
+	udg_loop *loop = new_loop();
+	struct post_state st = { .loop = loop, .in_order = true };
+	st.last[0] = -1;
+	struct post_arg a = { &st, 0, 0 };
+	cr_assert_eq(udg_loop_post(loop, post_cb, &a), 0);
+	cr_assert_eq(st.total, 0);
+	cr_assert_eq(udg_loop_close(loop), -EBUSY, "a pending post is alive work");
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	cr_assert_eq(st.total, 1);
+	cr_assert_eq(udg_loop_post(NULL, post_cb, &a), -EINVAL);
+	cr_assert_eq(udg_loop_post(loop, NULL, &a), -EINVAL);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+/* ---- embedding ---- */
+
+Test(loop, a_loop_driven_by_its_fd_with_epoll_and_nowait_runs_timers_and_posts)
+{
+	udg_loop *loop = new_loop();
+	struct post_state st = { .loop = loop, .in_order = true };
+	st.last[0] = -1;
+	struct post_arg a = { &st, 0, 0 };
+	udg_timer *t;
+	int fired = 0;
+	cr_assert_eq(udg_timer_new(loop, &t), 0);
+	cr_assert_eq(udg_timer_start(t, 20 * MS, 0, count_cb, &fired), 0);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN };
+	cr_assert_eq(epoll_ctl(ep, EPOLL_CTL_ADD, udg_loop_fd(loop), &ev), 0);
+	pthread_t th;
+	pthread_create(&th, NULL, post_once_later, &a);
+	int guard = 0;
+	while ((fired == 0 || st.total == 0) && guard++ < 1000) {
+		int64_t ns = udg_loop_timeout_ns(loop);
+		int ms = ns < 0 ? 1000 : (int)((ns + 999999) / 1000000);
+		struct epoll_event out;
+		epoll_wait(ep, &out, 1, ms);
+		cr_assert_geq(udg_loop_run(loop, UDG_RUN_NOWAIT), 0);
+	}
+	pthread_join(th, NULL);
+	cr_assert_eq(fired, 1);
+	cr_assert_eq(st.total, 1);
+	cr_assert_lt(guard, 100, "the fd must wake epoll, not a busy spin (%d rounds)", guard);
+	close(ep);
+	udg_timer_free(t);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+/* ---- close ---- */
+
+Test(loop, close_while_alive_returns_busy_and_succeeds_after)
+{
+	udg_loop *loop = new_loop();
+	udg_timer *t;
+	int fired = 0;
+	cr_assert_eq(udg_timer_new(loop, &t), 0);
+	cr_assert_eq(udg_timer_start(t, 1 * MS, 0, count_cb, &fired), 0);
+	cr_assert_eq(udg_loop_close(loop), -EBUSY);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	cr_assert_eq(udg_loop_close(loop), -EBUSY, "a timer handle is still allocated");
+	udg_timer_free(t);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+Test(loop, options_out_of_range_are_refused)
+{
+	udg_loop_options o;
+	udg_loop *loop = (udg_loop *)0x1;
+	udg_loop_options_init(&o);
+	o.recv_buf_count = 1000; /* not a power of two */
+	cr_assert_eq(udg_loop_new(&o, &loop), UDG_ERR_OUT_OF_RANGE);
+	cr_assert_null(loop);
+	udg_loop_options_init(&o);
+	o.sq_entries = 0;
+	cr_assert_eq(udg_loop_new(&o, &loop), UDG_ERR_OUT_OF_RANGE);
+	cr_assert_eq(udg_loop_new(NULL, NULL), -EINVAL);
+}
+
+Test(loop, features_report_what_the_probe_found)
+{
+	udg_loop *loop = new_loop();
+	unsigned f = udg_loop_features(loop);
+	const char *s = udg_loop_features_string(loop);
+	cr_assert_not_null(s);
+	if (f & UDG_FEAT_DEFER_TASKRUN) {
+		cr_assert(f & UDG_FEAT_SINGLE_ISSUER, "DEFER_TASKRUN needs SINGLE_ISSUER");
+		cr_assert_not_null(strstr(s, "DEFER_TASKRUN"));
+	}
+	udg_loop_options o;
+	udg_loop_options_init(&o);
+	o.flags = UDG_LOOP_NO_TASKRUN_FLAGS;
+	udg_loop *plain;
+	cr_assert_eq(udg_loop_new(&o, &plain), 0);
+	cr_assert_eq(udg_loop_features(plain) & (UDG_FEAT_DEFER_TASKRUN | UDG_FEAT_COOP_TASKRUN), 0);
+	cr_assert_eq(udg_loop_close(plain), 0);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+/* ---- io_uring unavailable ---- */
+
+/* A seccomp filter that makes io_uring_setup fail with EPERM, as container runtimes do. */
+static int deny_io_uring_setup(void)
+{
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(filter) / sizeof(filter[0]), .filter = filter };
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		return -1;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+
+Test(loop, io_uring_blocked_by_seccomp_gives_a_documented_error)
+{
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		if (deny_io_uring_setup() != 0)
+			_exit(3);
+		udg_loop *loop = (udg_loop *)0x1;
+		int r = udg_loop_new(NULL, &loop);
+		if (r != UDG_ERR_IO_URING_UNAVAILABLE || loop != NULL)
+			_exit(1);
+		if (strcmp(udg_err_name(r), "UNKNOWN") == 0 || strstr(udg_strerror(r), "io_uring") == NULL)
+			_exit(2);
+		_exit(0);
+	}
+	int status = 0;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status), "the child must not crash");
+	cr_assert_eq(WEXITSTATUS(status), 0, "child exit code %d", WEXITSTATUS(status));
+}
