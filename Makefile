@@ -1,0 +1,74 @@
+# Makefile — the two README commands, `make test` and `make bench`, and the other checks CI runs.
+# Every target installs missing Debian packages first (scripts/bootstrap.sh), configures its own
+# meson build directory (build/, build-asan/, ...) and never touches another target's directory.
+# `make test` and `make asan` end with the line "N passed, N failed, N skipped".
+
+JOBS ?= 2
+NINJA := ninja -j$(JOBS)
+BOOTSTRAP := scripts/bootstrap.sh
+SETUP := scripts/meson-setup.sh
+RUN_TESTS := python3 scripts/run-tests.py
+CLANG_FORMAT ?= $(shell command -v clang-format-14 || command -v clang-format || echo clang-format)
+FORMAT_FILES = $(shell find engine include tests bench examples -type f \
+		 \( -name '*.c' -o -name '*.h' -o -name '*.cc' \) 2>/dev/null | sort) \
+	       $(wildcard *.c *.h *.cc)
+
+# Sanitizer reports must fail the test that triggered them, not scroll past (UBSan recovers by
+# default). Override from the environment to tune.
+ASAN_OPTIONS ?= abort_on_error=1:halt_on_error=1:detect_leaks=1:strict_string_checks=1
+UBSAN_OPTIONS ?= abort_on_error=1:halt_on_error=1:print_stacktrace=1
+export ASAN_OPTIONS UBSAN_OPTIONS
+
+.PHONY: all test bench asan werror stress fuzz valgrind tsan format format-check clean
+
+# Build the debug-optimized tree without running anything.
+all:
+	@$(BOOTSTRAP)
+	@$(SETUP) build
+	@$(NINJA) -C build
+
+# Unit tests (Criterion, suite 'unit') and API checks (suite 'api') on build/.
+test:
+	@$(BOOTSTRAP)
+	@$(SETUP) build
+	@$(NINJA) -C build
+	@$(RUN_TESTS) build --summary-file build/test-summary.txt
+
+# The loopback benchmark suite on a release build; QUICK=1 for a short run.
+bench:
+	@$(BOOTSTRAP)
+	@$(SETUP) build-release -Dbuildtype=release -Dtests=false
+	@$(NINJA) -C build-release
+	@if [ ! -f bench/run.sh ]; then echo "make bench: bench/run.sh does not exist yet" >&2; exit 1; fi
+	@QUICK="$(QUICK)" BUILD_DIR="$(CURDIR)/build-release" bash bench/run.sh
+
+# The unit tests under AddressSanitizer and UndefinedBehaviorSanitizer.
+asan:
+	@$(BOOTSTRAP)
+	@$(SETUP) build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+		-Dbenchmarks=false -Dexamples=false
+	@$(NINJA) -C build-asan
+	@$(RUN_TESTS) build-asan --timeout-multiplier 3 --summary-file build-asan/test-summary.txt
+
+# Everything (library, tests, benchmarks, examples) compiles without a warning.
+werror:
+	@$(BOOTSTRAP)
+	@$(SETUP) build-werror -Dwerror=true
+	@$(NINJA) -C build-werror
+	@echo "werror: every target compiled without warnings"
+
+# Checks owned by their scripts; each target fails clearly until its script exists.
+stress fuzz valgrind tsan:
+	@$(BOOTSTRAP)
+	@if [ ! -f scripts/$@.sh ]; then echo "make $@: scripts/$@.sh does not exist yet" >&2; exit 1; fi
+	@bash scripts/$@.sh
+
+format:
+	@$(CLANG_FORMAT) -i $(FORMAT_FILES)
+
+format-check:
+	@$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_FILES)
+	@echo "format-check: $(words $(FORMAT_FILES)) files match .clang-format"
+
+clean:
+	rm -rf build build-*

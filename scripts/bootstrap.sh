@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# scripts/bootstrap.sh — installs the Debian 12 packages that building, testing and benchmarking
+# udg need, and nothing else. Idempotent and silent when everything is already there; it only
+# runs apt-get (as root, or through sudo) when a package is missing. Never touches the source tree.
+set -euo pipefail
+
+packages=(
+	build-essential gcc g++ make binutils # compilers, make, nm for the export check
+	meson ninja-build pkg-config          # the build
+	liburing-dev                          # the engine's only dependency
+	libcriterion-dev                      # unit tests
+	libbenchmark-dev libuv1-dev           # micro-benchmarks, the libuv baseline in bench/
+	gnuplot-nox python3                   # benchmark plots and reports, the test summariser
+	valgrind                              # make valgrind
+	clang libclang-rt-14-dev              # make fuzz (libFuzzer), make tsan
+	clang-format-14                       # make format, make format-check
+	iproute2                              # network namespaces for multicast/stress tests
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+	status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+	if [[ "$status" != "install ok installed" ]]; then
+		missing+=("$pkg")
+	fi
+done
+
+if ((${#missing[@]} == 0)); then
+	exit 0
+fi
+
+echo "bootstrap: installing ${missing[*]}"
+sudo=()
+if ((EUID != 0)); then
+	if ! command -v sudo >/dev/null; then
+		echo "bootstrap: not root and sudo is not installed; install as root: ${missing[*]}" >&2
+		exit 1
+	fi
+	sudo=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	"${missing[@]}" >/dev/null
+echo "bootstrap: done"
