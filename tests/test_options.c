@@ -46,7 +46,8 @@ static udg_socket *bound_socket(udg_loop *loop, udg_socket_type type)
 {
 	struct fixture f = { .loop = loop };
 	udg_socket *s = new_socket(loop, type);
-	cr_assert_eq(udg_socket_bind(s, 0, type == UDG_UDP4 ? "127.0.0.1" : "::1", on_bound, &f), 0);
+	cr_assert_eq(udg_socket_bind(s, 0, type == UDG_UDP4 ? "127.0.0.1" : "::1", on_bound, &f),
+		     0);
 	udg_loop_run(loop, UDG_RUN_DEFAULT);
 	cr_assert_eq(f.bound, 1);
 	cr_assert_geq(s->fd, 0);
@@ -134,11 +135,12 @@ Test(options, a_null_socket_is_invalid_arg_type)
 		     UDG_ERR_INVALID_ARG_TYPE);
 	cr_expect_eq(udg_socket_add_membership(NULL, "239.1.1.1", NULL), UDG_ERR_INVALID_ARG_TYPE);
 	cr_expect_eq(udg_socket_drop_membership(NULL, "239.1.1.1", NULL), UDG_ERR_INVALID_ARG_TYPE);
-	cr_expect_eq(udg_socket_add_source_specific_membership(NULL, "127.0.0.1", "232.1.1.1", NULL),
-		     UDG_ERR_INVALID_ARG_TYPE);
-	cr_expect_eq(udg_socket_drop_source_specific_membership(NULL, "127.0.0.1", "232.1.1.1",
-								NULL),
-		     UDG_ERR_INVALID_ARG_TYPE);
+	cr_expect_eq(
+		udg_socket_add_source_specific_membership(NULL, "127.0.0.1", "232.1.1.1", NULL),
+		UDG_ERR_INVALID_ARG_TYPE);
+	cr_expect_eq(
+		udg_socket_drop_source_specific_membership(NULL, "127.0.0.1", "232.1.1.1", NULL),
+		UDG_ERR_INVALID_ARG_TYPE);
 	cr_expect_eq(udg_socket_get_recv_buffer_size(NULL, &v), UDG_ERR_INVALID_ARG_TYPE);
 	cr_expect_eq(udg_socket_set_send_buffer_size(NULL, 4096), UDG_ERR_INVALID_ARG_TYPE);
 	cr_expect_eq(udg_socket_get_send_queue_size(NULL), 0);
