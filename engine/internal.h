@@ -201,6 +201,7 @@ struct udg_loop {
 	bool running;
 	atomic_bool stop_requested;
 	uint64_t now_ns;
+	unsigned last_reaped; /* CQEs of the previous iteration: drives batched waiting */
 	udg_loop_stats stats;
 	udg_loop_options opts;
 

@@ -214,8 +214,8 @@ UDG_EXPORT int udg_socket_drop_source_specific_membership(udg_socket *s, const c
 							  const char *group, const char *iface);
 
 /* Kernel buffer sizes. get* store the kernel's value (Linux doubles what was set) in *out;
- * set*(0) acts as a get. ERRORS: SOCKET_BUFFER_SIZE (not bound, or kernel refusal),
- * SOCKET_BAD_BUFFER_SIZE (size > INT_MAX), NOT_RUNNING. */
+ * set*(0) acts as a get. ERRORS: SOCKET_BUFFER_SIZE (not bound, size > INT_MAX, or kernel
+ * refusal, as Node's native layer), NOT_RUNNING. */
 UDG_EXPORT int udg_socket_get_recv_buffer_size(udg_socket *s, uint32_t *out);
 UDG_EXPORT int udg_socket_get_send_buffer_size(udg_socket *s, uint32_t *out);
 UDG_EXPORT int udg_socket_set_recv_buffer_size(udg_socket *s, uint32_t size);
