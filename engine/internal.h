@@ -153,6 +153,11 @@ struct udg_socket {
 	struct udg_lookup_req lookup;  /* bind lookup */
 	struct udg_lookup_req clookup; /* connect lookup; clookup.addr is the peer */
 	int last_bind_error;
+	/* the last literal destination parsed by send(), reused while it repeats */
+	char dst_cache_text[UDG_ADDRSTRLEN];
+	int dst_cache_port;
+	socklen_t dst_cache_len; /* 0: empty */
+	struct sockaddr_storage dst_cache_addr;
 	int bind_port;
 	char pending_host[256];
 	/* events delivered on the next tick */

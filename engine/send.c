@@ -231,44 +231,59 @@ static int fill_payload(udg_loop *loop, struct udg__send *slot, const udg_buf *b
 	return 0;
 }
 
-/* Validate in Node's order (shape → connected → port → address → running), then accept. */
-static int send_common(udg_socket *s, const udg_buf *bufs, size_t n, int port,
-		       const char *address, udg_send_cb cb, void *user)
+/* Where an unconnected send goes: 0 with *dst filled for a literal (the last one is cached per
+ * socket, so a server answering the same peers parses nothing), 1 when a lookup is needed,
+ * -EINVAL for a literal of the other family (reported through the callback, as Node does), or
+ * another negative code for malformed text. */
+static int resolve_dest(udg_socket *s, int port, const char *address,
+			struct sockaddr_storage *dst, socklen_t *dstlen)
 {
-	if (UDG__UNLIKELY(!s))
-		return UDG_ERR_INVALID_ARG_TYPE;
-	if (UDG__UNLIKELY(n > UDG_SENDV_MAX))
-		return UDG_ERR_OUT_OF_RANGE;
+	if (s->opts.lookup)
+		return 1;
+	if (!address || !address[0]) {
+		udg__addr_loopback(s->family, port, dst, dstlen);
+		return 0;
+	}
+	if (s->dst_cache_len && s->dst_cache_port == port &&
+	    strcmp(s->dst_cache_text, address) == 0) {
+		memcpy(dst, &s->dst_cache_addr, s->dst_cache_len);
+		*dstlen = s->dst_cache_len;
+		return 0;
+	}
+	int kind = udg__addr_parse(s->family, address, port, dst, dstlen);
+	if (kind == 0 && strlen(address) < sizeof(s->dst_cache_text)) {
+		strcpy(s->dst_cache_text, address);
+		s->dst_cache_port = port;
+		memcpy(&s->dst_cache_addr, dst, *dstlen);
+		s->dst_cache_len = *dstlen;
+	}
+	return kind;
+}
+
+static size_t payload_size(const udg_buf *bufs, size_t n, int *err)
+{
 	size_t total = 0;
-	for (size_t i = 0; i < n; i++) {
+
+	*err = 0;
+	if (UDG__UNLIKELY(n > UDG_SENDV_MAX))
+		*err = UDG_ERR_OUT_OF_RANGE;
+	for (size_t i = 0; i < n && !*err; i++) {
 		if (UDG__UNLIKELY(!bufs[i].base && bufs[i].len))
-			return UDG_ERR_INVALID_ARG_TYPE;
+			*err = UDG_ERR_INVALID_ARG_TYPE;
 		total += bufs[i].len;
 	}
+	return total;
+}
+
+/* Take a slot and queue the datagram: straight to an SQE when the socket is bound, nothing is
+ * waiting ahead of it and the destination is known; otherwise behind the waiting sends. */
+static int accept_send(udg_socket *s, const udg_buf *bufs, size_t n, size_t total, int port,
+		       int kind, const struct sockaddr_storage *dst, socklen_t dstlen,
+		       const char *address, udg_send_cb cb, void *user)
+{
 	bool connected = s->conn_state == UDG__CONNECTED;
-	bool has_address = address && address[0];
-	if (connected && (port != 0 || has_address))
-		return UDG_ERR_SOCKET_DGRAM_IS_CONNECTED;
-	if (!connected && (port < 1 || port > 65535))
-		return UDG_ERR_SOCKET_BAD_PORT;
-
-	struct sockaddr_storage dst;
-	socklen_t dstlen = 0;
-	int kind = 0; /* 0: literal, 1: needs a lookup, -EINVAL: wrong family (async) */
-	if (!connected) {
-		if (s->opts.lookup)
-			kind = 1;
-		else if (!has_address)
-			udg__addr_loopback(s->family, port, &dst, &dstlen);
-		else
-			kind = udg__addr_parse(s->family, address, port, &dst, &dstlen);
-		if (kind < 0 && kind != -EINVAL)
-			return kind;
-	}
-	if (UDG__UNLIKELY(s->closing))
-		return UDG_ERR_SOCKET_DGRAM_NOT_RUNNING;
-
 	struct udg__send *slot = slot_get(s->loop);
+
 	if (UDG__UNLIKELY(!slot))
 		return UDG_ERR_SEND_QUEUE_FULL;
 	slot->sock = s;
@@ -288,7 +303,7 @@ static int send_common(udg_socket *s, const udg_buf *bufs, size_t n, int port,
 	if (!connected) {
 		slot->msg.msg_name = &slot->addr;
 		if (kind == 0) {
-			memcpy(&slot->addr, &dst, dstlen);
+			memcpy(&slot->addr, dst, dstlen);
 			slot->msg.msg_namelen = dstlen;
 		}
 	}
@@ -314,8 +329,7 @@ static int send_common(udg_socket *s, const udg_buf *bufs, size_t n, int port,
 		slot->status = -EINVAL; /* Node: "send EINVAL" through the callback */
 	wait_append(s, slot);
 	if (kind == 1) {
-		r = udg__lookup_start(s, &slot->lookup, has_address ? address : NULL, port,
-				      send_lookup_done);
+		r = udg__lookup_start(s, &slot->lookup, address, port, send_lookup_done);
 		if (r != 0) {
 			slot->status = r;
 			slot->lookup.pending = false;
@@ -323,6 +337,81 @@ static int send_common(udg_socket *s, const udg_buf *bufs, size_t n, int port,
 	}
 	udg__sends_flush_waiting(s);
 	return 0;
+}
+
+/* Validate in Node's order (shape → connected → port → address → running), then accept. */
+static int send_common(udg_socket *s, const udg_buf *bufs, size_t n, int port,
+		       const char *address, udg_send_cb cb, void *user)
+{
+	if (UDG__UNLIKELY(!s))
+		return UDG_ERR_INVALID_ARG_TYPE;
+	int err;
+	size_t total = payload_size(bufs, n, &err);
+	if (UDG__UNLIKELY(err))
+		return err;
+	bool connected = s->conn_state == UDG__CONNECTED;
+	bool has_address = address && address[0];
+	if (connected && (port != 0 || has_address))
+		return UDG_ERR_SOCKET_DGRAM_IS_CONNECTED;
+	if (!connected && (port < 1 || port > 65535))
+		return UDG_ERR_SOCKET_BAD_PORT;
+
+	struct sockaddr_storage dst;
+	socklen_t dstlen = 0;
+	int kind = 0;
+	if (!connected) {
+		kind = resolve_dest(s, port, address, &dst, &dstlen);
+		if (kind < 0 && kind != -EINVAL)
+			return kind;
+	}
+	if (UDG__UNLIKELY(s->closing))
+		return UDG_ERR_SOCKET_DGRAM_NOT_RUNNING;
+	return accept_send(s, bufs, n, total, port, kind, &dst, dstlen,
+			   has_address ? address : NULL, cb, user);
+}
+
+/* The raw-address extension: no text, no lookup (a custom resolver is not consulted). */
+static int send_to_common(udg_socket *s, const udg_buf *bufs, size_t n,
+			  const struct sockaddr *addr, socklen_t addrlen, udg_send_cb cb,
+			  void *user)
+{
+	if (UDG__UNLIKELY(!s || !addr))
+		return UDG_ERR_INVALID_ARG_TYPE;
+	int err;
+	size_t total = payload_size(bufs, n, &err);
+	if (UDG__UNLIKELY(err))
+		return err;
+	if (s->conn_state == UDG__CONNECTED)
+		return UDG_ERR_SOCKET_DGRAM_IS_CONNECTED;
+	socklen_t need = s->family == AF_INET ? sizeof(struct sockaddr_in)
+					      : sizeof(struct sockaddr_in6);
+	if (addr->sa_family != s->family || addrlen < need)
+		return -EINVAL;
+	int port = ntohs(((const struct sockaddr_in *)addr)->sin_port); /* same offset in _in6 */
+	if (port == 0)
+		return UDG_ERR_SOCKET_BAD_PORT;
+	if (UDG__UNLIKELY(s->closing))
+		return UDG_ERR_SOCKET_DGRAM_NOT_RUNNING;
+	struct sockaddr_storage dst;
+	memcpy(&dst, addr, need);
+	return accept_send(s, bufs, n, total, port, 0, &dst, need, NULL, cb, user);
+}
+
+UDG_EXPORT int udg_socket_send_to(udg_socket *s, const void *buf, size_t len,
+				  const struct sockaddr *addr, socklen_t addrlen, udg_send_cb cb,
+				  void *user)
+{
+	udg_buf one = { buf, len };
+	return send_to_common(s, &one, 1, addr, addrlen, cb, user);
+}
+
+UDG_EXPORT int udg_socket_sendv_to(udg_socket *s, const udg_buf *bufs, size_t n,
+				   const struct sockaddr *addr, socklen_t addrlen, udg_send_cb cb,
+				   void *user)
+{
+	if (!bufs && n)
+		return UDG_ERR_INVALID_ARG_TYPE;
+	return send_to_common(s, bufs, n, addr, addrlen, cb, user);
 }
 
 UDG_EXPORT int udg_socket_send(udg_socket *s, const void *buf, size_t len, int port,

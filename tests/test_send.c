@@ -3,6 +3,8 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "udg.h"
 
@@ -205,6 +207,69 @@ Test(send, bad_ports_and_ranges_are_refused_and_change_nothing)
 		     UDG_ERR_SOCKET_DGRAM_NOT_RUNNING);
 	cr_assert_eq(udg_socket_send(s, buf, 1, 0, NULL, NULL, NULL), UDG_ERR_SOCKET_BAD_PORT,
 		     "a bad argument reports its own error first");
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+/* ---- the raw-address extension ---- */
+
+struct echo {
+	int echoed;
+	int replies;
+};
+
+static void echo_message(udg_socket *s, const void *data, size_t len, const udg_rinfo *ri,
+			 void *user)
+{
+	struct echo *e = user;
+	cr_assert_eq(udg_socket_send_to(s, data, len, ri->addr, ri->addrlen, NULL, NULL), 0);
+	e->echoed++;
+}
+
+static void reply_message(udg_socket *s, const void *data, size_t len, const udg_rinfo *ri,
+			  void *user)
+{
+	struct echo *e = user;
+	cr_assert_eq(len, 4);
+	cr_assert_eq(memcmp(data, "ping", 4), 0);
+	e->replies++;
+}
+
+Test(send, send_to_answers_a_sender_through_its_raw_rinfo_address)
+{
+	udg_loop *loop = new_loop();
+	struct echo e = { 0 };
+	udg_socket_options o;
+	udg_socket *server, *client;
+	udg_socket_options_init(&o, UDG_UDP6);
+	o.on_message = echo_message;
+	o.user = &e;
+	cr_assert_eq(udg_socket_new(loop, &o, &server), 0);
+	cr_assert_eq(udg_socket_bind(server, 0, "::1", NULL, NULL), 0);
+	udg_address sa;
+	cr_assert_eq(udg_socket_address(server, &sa), 0);
+	udg_socket_options_init(&o, UDG_UDP6);
+	o.on_message = reply_message;
+	o.user = &e;
+	cr_assert_eq(udg_socket_new(loop, &o, &client), 0);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(udg_socket_send(client, "ping", 4, sa.port, "::1", NULL, NULL), 0);
+	while (e.replies < 3)
+		cr_assert_geq(udg_loop_run(loop, UDG_RUN_ONCE), 0);
+	cr_assert_eq(e.echoed, 3);
+
+	struct sockaddr_in v4 = { .sin_family = AF_INET, .sin_port = htons(9) };
+	cr_assert_eq(udg_socket_send_to(server, "x", 1, (struct sockaddr *)&v4, sizeof(v4), NULL,
+					NULL),
+		     -EINVAL, "family differs from the socket's");
+	struct sockaddr_in6 p0 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	cr_assert_eq(udg_socket_send_to(server, "x", 1, (struct sockaddr *)&p0, sizeof(p0), NULL,
+					NULL),
+		     UDG_ERR_SOCKET_BAD_PORT);
+	cr_assert_eq(udg_socket_send_to(server, "x", 1, NULL, 0, NULL, NULL),
+		     UDG_ERR_INVALID_ARG_TYPE);
+	cr_assert_eq(udg_socket_close(server, NULL, NULL), 0);
+	cr_assert_eq(udg_socket_close(client, NULL, NULL), 0);
 	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
 	cr_assert_eq(udg_loop_close(loop), 0);
 }

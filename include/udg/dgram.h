@@ -170,6 +170,18 @@ UDG_EXPORT int udg_socket_send_range(udg_socket *s, const void *buf, size_t buf_
 UDG_EXPORT int udg_socket_sendv(udg_socket *s, const udg_buf *bufs, size_t n, int port,
 				const char *address, udg_send_cb cb, void *user);
 
+/* Extension (no Node equivalent): send to a raw address, e.g. rinfo->addr to answer a sender
+ * without formatting and parsing its address. No lookup is made (a custom resolver is not
+ * consulted). ERRORS: INVALID_ARG_TYPE (NULL socket/addr), DGRAM_IS_CONNECTED, -EINVAL (family
+ * differs from the socket's, or addrlen too short), SOCKET_BAD_PORT (port 0), NOT_RUNNING,
+ * SEND_QUEUE_FULL. Otherwise as udg_socket_send (implicit bind, ordering, ownership). */
+UDG_EXPORT int udg_socket_send_to(udg_socket *s, const void *buf, size_t len,
+				  const struct sockaddr *addr, socklen_t addrlen, udg_send_cb cb,
+				  void *user);
+UDG_EXPORT int udg_socket_sendv_to(udg_socket *s, const udg_buf *bufs, size_t n,
+				   const struct sockaddr *addr, socklen_t addrlen, udg_send_cb cb,
+				   void *user);
+
 /* connect(port[, address][, cb]): 'connect' (and cb(s, 0)) fires from the loop on success;
  * on failure cb(s, code), or 'error' when cb is NULL. ERRORS: SOCKET_BAD_PORT, IS_CONNECTED,
  * NOT_RUNNING. */
