@@ -248,6 +248,9 @@ struct udg_loop {
 	struct udg__send *free_slots;
 	unsigned slots_used;
 
+	/* CQEs moved out of a full CQ during an API call, dispatched by the next reap */
+	struct udg__stash *stash;
+
 	/* sockets */
 	udg_socket *sockets;
 	struct udg__resolver *resolver;

@@ -22,11 +22,19 @@
 #define LOAD_MAX_WAIT 32
 #define LOAD_WAIT_NS 50000
 
+/* A CQE copied out of the ring, so the CQ can advance before callbacks run. */
+struct cqe_copy {
+	uint64_t user_data;
+	int32_t res;
+	uint32_t flags;
+};
+
 /* ---- The run loop ------------------------------------------------------------------------ */
 
 static bool loop_alive(const udg_loop *loop)
 {
 	return loop->active_refs > 0 || loop->reqs > 0 || loop->tick_head != NULL ||
+	       loop->stash != NULL ||
 	       atomic_load_explicit(&loop->post_count, memory_order_relaxed) > 0;
 }
 
@@ -57,7 +65,8 @@ UDG_EXPORT int udg_loop_run(udg_loop *loop, udg_run_mode mode)
 		if (atomic_load(&loop->stop_requested))
 			break;
 		/* Block only when nothing is ready to run and something can still happen. */
-		bool block = mode != UDG_RUN_NOWAIT && loop->tick_head == NULL && loop_alive(loop);
+		bool block = mode != UDG_RUN_NOWAIT && loop->tick_head == NULL && !loop->stash &&
+			     loop_alive(loop);
 		r = enter(loop, block, mode == UDG_RUN_DEFAULT);
 		if (r < 0)
 			break;
@@ -110,20 +119,24 @@ static void run_ticks(udg_loop *loop)
 
 /* ---- Submit and wait ------------------------------------------------------------------------ */
 
+static void stash_cqes(udg_loop *loop);
+
 struct io_uring_sqe *udg__sqe(udg_loop *loop)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&loop->ring);
 
 	/* SQ full: hand what is queued to the kernel now (no callbacks run here) and retry. With
-	 * SUBMIT_ALL every queued SQE is consumed, so the retry cannot fail. */
+	 * SUBMIT_ALL every queued SQE is consumed. Should the kernel refuse to take them (EBUSY
+	 * or EAGAIN: its CQ overflow list or request memory is full), move the posted CQEs into
+	 * the stash to make room; they are dispatched by the next reap, never inside this call. */
 	while (UDG__UNLIKELY(!sqe)) {
-		unsigned n = io_uring_sq_ready(&loop->ring);
 		int r = io_uring_submit(&loop->ring);
 		loop->stats.enters++;
 		loop->stats.sq_full_flushes++;
 		if (r > 0)
 			loop->stats.sqes_submitted += (unsigned)r;
-		(void)n;
+		else if (r < 0 && r != -EINTR)
+			stash_cqes(loop);
 		sqe = io_uring_get_sqe(&loop->ring);
 	}
 	return sqe;
@@ -174,11 +187,51 @@ static int enter(udg_loop *loop, bool block, bool batch)
 
 /* ---- Reap and dispatch --------------------------------------------------------------------- */
 
-struct cqe_copy {
-	uint64_t user_data;
-	int32_t res;
-	uint32_t flags;
+
+/* Completions taken out of the CQ while an API call needed SQ room; they wait here for the
+ * next reap. Allocated only on that rare path, freed with the loop. */
+struct udg__stash {
+	size_t len, cap;
+	struct cqe_copy cqes[];
 };
+
+static void stash_cqes(udg_loop *loop)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+
+	io_uring_for_each_cqe(&loop->ring, head, cqe) {
+		struct udg__stash *st = loop->stash;
+		if (!st || st->len == st->cap) {
+			size_t cap = st ? st->cap * 2 : 256;
+			st = realloc(st, sizeof(*st) + cap * sizeof(st->cqes[0]));
+			if (!st)
+				break; /* leave the rest in the CQ: nothing is lost */
+			if (!loop->stash)
+				st->len = 0;
+			st->cap = cap;
+			loop->stash = st;
+		}
+		st->cqes[st->len++] = (struct cqe_copy){ cqe->user_data, cqe->res, cqe->flags };
+		n++;
+	}
+	io_uring_cq_advance(&loop->ring, n);
+	loop->stats.cqes_reaped += n;
+}
+
+static void dispatch(udg_loop *loop, const struct cqe_copy *c);
+
+static void dispatch_stash(udg_loop *loop)
+{
+	struct udg__stash *st = loop->stash;
+
+	/* Dispatch may stash more (a callback filling the SQ): take the list first. */
+	loop->stash = NULL;
+	for (size_t i = 0; i < st->len; i++)
+		dispatch(loop, &st->cqes[i]);
+	free(st);
+	udg__recv_buffers_returned(loop);
+}
 
 static void dispatch(udg_loop *loop, const struct cqe_copy *c)
 {
@@ -211,6 +264,8 @@ static unsigned reap(udg_loop *loop)
 	struct cqe_copy batch[REAP_BATCH];
 	unsigned total = 0, n;
 
+	if (UDG__UNLIKELY(loop->stash))
+		dispatch_stash(loop);
 	do {
 		if (UDG__UNLIKELY(IO_URING_READ_ONCE(*ring->sq.kflags) & IORING_SQ_CQ_OVERFLOW))
 			loop->stats.cq_overflows++;
@@ -315,7 +370,8 @@ UDG_EXPORT int udg_loop_close(udg_loop *loop)
 {
 	if (!loop)
 		return -EINVAL;
-	if (loop->running || loop->handles > 0 || loop_alive(loop) || loop->slots_used > 0)
+	if (loop->running || loop->handles > 0 || loop_alive(loop) || loop->slots_used > 0 ||
+	    loop->stash)
 		return -EBUSY;
 	if (udg__resolver_shutdown(loop) != 0)
 		return -EBUSY;
