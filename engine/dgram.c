@@ -694,6 +694,7 @@ int udg__lookup_start(udg_socket *s, struct udg_lookup_req *req, const char *hos
 		return 0;
 	}
 	req->custom = false;
+	req->pending = false; /* udg__resolve_start() marks it pending (and asserts it was not) */
 	int r = udg__resolve_start(s->loop, req, host);
 	if (r != 0)
 		req->pending = false;
