@@ -128,6 +128,9 @@ static int open_fd(udg_socket *s)
 {
 	if (s->fd >= 0)
 		return 0; /* created earlier by a membership call on an unbound socket */
+	/* libuv refuses UV_UDP_IPV6ONLY on an IPv4 socket: Node's bind 'error' EINVAL (rule 6). */
+	if (s->family == AF_INET && s->opts.ipv6_only)
+		return -EINVAL;
 	int fd = socket(s->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
