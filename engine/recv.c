@@ -12,8 +12,10 @@ void udg__recv_arm(udg_socket *s)
 	struct io_uring_sqe *sqe = udg__sqe(s->loop);
 
 	/* The kernel reads msg_namelen/msg_controllen from this template once per arm and lays
-	 * each datagram out in the buffer as: recvmsg_out header, name, control, payload. */
-	io_uring_prep_recvmsg_multishot(sqe, s->fd, &s->recv_msg, 0);
+	 * each datagram out in the buffer as: recvmsg_out header, name, control, payload.
+	 * MSG_TRUNC makes the header's payloadlen the datagram's true size (rinfo.size) when it
+	 * did not fit; the CQE's length stays bounded by the buffer. */
+	io_uring_prep_recvmsg_multishot(sqe, s->fd, &s->recv_msg, MSG_TRUNC);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = UDG__BGID;
 	io_uring_sqe_set_data(sqe, &s->recv_op);

@@ -1,0 +1,357 @@
+/* tests/test_recv.c — the receive path as 'message' events: payload and rinfo (size, port,
+ * family), 0-byte datagrams, truncation against a small receive buffer (true size reported),
+ * receive errors from ICMP on a connected socket, and an exhausted buffer ring (never an error).
+ * Real sockets on 127.0.0.1/::1, ephemeral ports only. */
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "udg.h"
+
+static udg_loop *new_loop_opts(const udg_loop_options *o)
+{
+	udg_loop *loop = NULL;
+	int r = udg_loop_new(o, &loop);
+	if (r == UDG_ERR_IO_URING_UNAVAILABLE || r == UDG_ERR_KERNEL_TOO_OLD)
+		cr_skip_test("%s", udg_strerror(r));
+	cr_assert_eq(r, 0, "udg_loop_new: %s", udg_strerror(r));
+	return loop;
+}
+
+static udg_loop *new_loop(void)
+{
+	return new_loop_opts(NULL);
+}
+
+struct ev {
+	udg_loop *loop;
+	int message, error, close, connect;
+	size_t len, total;
+	unsigned char payload[2048];
+	udg_rinfo rinfo;
+	char from[UDG_ADDRSTRLEN];
+	char family[8];
+	udg_error_info err;
+	char err_syscall[16];
+	bool err_has_address;
+	bool in_order;
+	uint32_t next_seq;
+	/* on the first 'error': bind a socket to this port and send us a datagram */
+	int answer_port;
+	udg_socket *answer;
+	udg_socket *target;
+};
+
+static void on_message(udg_socket *s, const void *data, size_t len, const udg_rinfo *ri, void *user)
+{
+	struct ev *e = user;
+	e->message++;
+	e->len = len;
+	e->total += len;
+	e->rinfo = *ri;
+	memcpy(e->payload, data, len < sizeof(e->payload) ? len : sizeof(e->payload));
+	cr_assert_geq(udg_format_address(ri->addr, ri->addrlen, e->from, sizeof(e->from)), 0);
+	snprintf(e->family, sizeof(e->family), "%s", udg_family_name(ri->addr));
+	if (len == 4) {
+		uint32_t seq;
+		memcpy(&seq, data, 4);
+		if (seq != e->next_seq)
+			e->in_order = false;
+		e->next_seq = seq + 1;
+	}
+}
+
+static void on_error(udg_socket *s, const udg_error_info *err, void *user)
+{
+	struct ev *e = user;
+	e->error++;
+	e->err = *err;
+	e->err_has_address = err->address != NULL;
+	snprintf(e->err_syscall, sizeof(e->err_syscall), "%s", err->syscall ? err->syscall : "");
+	if (e->answer) {
+		/* the peer's port is free again: take it and answer the connected socket */
+		cr_assert_eq(udg_socket_bind(e->answer, e->answer_port, "127.0.0.1", NULL, NULL),
+			     0);
+		udg_address a;
+		cr_assert_eq(udg_socket_address(s, &a), 0);
+		cr_assert_eq(udg_socket_send(e->answer, "back", 4, a.port, NULL, NULL, NULL), 0);
+		e->answer = NULL;
+	}
+}
+
+static void on_close(udg_socket *s, void *user)
+{
+	struct ev *e = user;
+	e->close++;
+}
+
+static void on_connect(udg_socket *s, void *user)
+{
+	struct ev *e = user;
+	e->connect++;
+}
+
+static udg_socket *new_socket(udg_loop *loop, udg_socket_type type, struct ev *e)
+{
+	udg_socket_options o;
+	udg_socket_options_init(&o, type);
+	o.on_message = on_message;
+	o.on_error = on_error;
+	o.on_close = on_close;
+	o.on_connect = on_connect;
+	o.user = e;
+	e->loop = loop;
+	e->in_order = true;
+	udg_socket *s = NULL;
+	cr_assert_eq(udg_socket_new(loop, &o, &s), 0);
+	return s;
+}
+
+static int bind_port(udg_socket *s, const char *address)
+{
+	udg_address a;
+	cr_assert_eq(udg_socket_bind(s, 0, address, NULL, NULL), 0);
+	cr_assert_eq(udg_socket_address(s, &a), 0);
+	return a.port;
+}
+
+static void wake_up(udg_timer *t, void *user)
+{
+}
+
+/* Run until cond holds, waking every 10 ms and giving up after about 5 s. */
+#define RUN_UNTIL(loop, cond)                                                            \
+	do {                                                                             \
+		udg_timer *t_;                                                           \
+		cr_assert_eq(udg_timer_new((loop), &t_), 0);                             \
+		cr_assert_eq(udg_timer_start(t_, 10000000, 10000000, wake_up, NULL), 0); \
+		for (int i_ = 0; i_ < 500 && !(cond); i_++)                              \
+			cr_assert_geq(udg_loop_run((loop), UDG_RUN_ONCE), 0);            \
+		udg_timer_free(t_);                                                      \
+		cr_assert((cond), "timed out waiting for " #cond);                       \
+	} while (0)
+
+static void close_all(udg_loop *loop, udg_socket **socks, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(udg_socket_close(socks[i], NULL, NULL), 0);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+Test(recv, an_ipv4_datagram_arrives_with_payload_and_rinfo)
+{
+	udg_loop *loop = new_loop();
+	struct ev er = { 0 }, es = { 0 };
+	udg_socket *s[2] = { new_socket(loop, UDG_UDP4, &er), new_socket(loop, UDG_UDP4, &es) };
+	int port = bind_port(s[0], "127.0.0.1");
+	int sport = bind_port(s[1], "127.0.0.1");
+
+	cr_assert_eq(udg_socket_send(s[1], "payload!", 8, port, "127.0.0.1", NULL, NULL), 0);
+	cr_assert_eq(er.message, 0);
+	RUN_UNTIL(loop, er.message == 1);
+	cr_assert_eq(er.len, 8);
+	cr_assert_eq(memcmp(er.payload, "payload!", 8), 0);
+	cr_assert_eq(er.rinfo.size, 8, "rinfo.size equals the payload length");
+	cr_assert_not(er.rinfo.truncated);
+	cr_assert_eq(er.rinfo.port, sport);
+	cr_assert_eq(er.rinfo.addr->sa_family, AF_INET);
+	cr_assert_eq(er.rinfo.addrlen, sizeof(struct sockaddr_in));
+	cr_assert_str_eq(er.from, "127.0.0.1");
+	cr_assert_str_eq(er.family, "IPv4");
+	cr_assert_eq(er.error, 0);
+	close_all(loop, s, 2);
+}
+
+Test(recv, an_ipv6_datagram_arrives_with_payload_and_rinfo)
+{
+	udg_loop *loop = new_loop();
+	struct ev er = { 0 }, es = { 0 };
+	udg_socket *s[2] = { new_socket(loop, UDG_UDP6, &er), new_socket(loop, UDG_UDP6, &es) };
+	int port = bind_port(s[0], "::1");
+	int sport = bind_port(s[1], "::1");
+
+	cr_assert_eq(udg_socket_send(s[1], "six", 3, port, NULL, NULL, NULL), 0);
+	RUN_UNTIL(loop, er.message == 1);
+	cr_assert_eq(er.len, 3);
+	cr_assert_eq(memcmp(er.payload, "six", 3), 0);
+	cr_assert_eq(er.rinfo.size, 3);
+	cr_assert_eq(er.rinfo.port, sport);
+	cr_assert_eq(er.rinfo.addr->sa_family, AF_INET6);
+	cr_assert_str_eq(er.from, "::1");
+	cr_assert_str_eq(er.family, "IPv6");
+	close_all(loop, s, 2);
+}
+
+Test(recv, a_zero_byte_datagram_is_delivered_with_length_zero)
+{
+	udg_loop *loop = new_loop();
+	struct ev er = { 0 }, es = { 0 };
+	udg_socket *s[2] = { new_socket(loop, UDG_UDP4, &er), new_socket(loop, UDG_UDP4, &es) };
+	int port = bind_port(s[0], "127.0.0.1");
+
+	cr_assert_eq(udg_socket_send(s[1], NULL, 0, port, NULL, NULL, NULL), 0);
+	cr_assert_eq(udg_socket_send(s[1], "after", 5, port, NULL, NULL, NULL), 0);
+	RUN_UNTIL(loop, er.message == 2);
+	cr_assert_eq(er.total, 5, "the first datagram carried nothing");
+	cr_assert_eq(er.len, 5, "receiving went on after the empty datagram");
+	udg_loop_run(loop, UDG_RUN_NOWAIT);
+	cr_assert_eq(er.message, 2);
+	cr_assert_eq(er.error, 0);
+	close_all(loop, s, 2);
+}
+
+static void on_first_message_zero(udg_socket *s, const void *data, size_t len, const udg_rinfo *ri,
+				  void *user)
+{
+	struct ev *e = user;
+	if (e->message == 0) {
+		cr_assert_eq(len, 0);
+		cr_assert_eq(ri->size, 0);
+		cr_assert_not(ri->truncated);
+	}
+	on_message(s, data, len, ri, user);
+}
+
+Test(recv, a_zero_byte_datagram_has_size_zero_in_rinfo)
+{
+	udg_loop *loop = new_loop();
+	struct ev er = { 0 }, es = { 0 };
+	udg_socket_options o;
+	udg_socket_options_init(&o, UDG_UDP6);
+	o.on_message = on_first_message_zero;
+	o.user = &er;
+	udg_socket *s[2] = { NULL, new_socket(loop, UDG_UDP6, &es) };
+	cr_assert_eq(udg_socket_new(loop, &o, &s[0]), 0);
+	int port = bind_port(s[0], "::1");
+
+	cr_assert_eq(udg_socket_sendv(s[1], NULL, 0, port, NULL, NULL, NULL), 0);
+	RUN_UNTIL(loop, er.message == 1);
+	close_all(loop, s, 2);
+}
+
+/* Records each datagram's delivered length and rinfo, with a copy of the first one's head. */
+struct trunc {
+	int n;
+	size_t len[2];
+	udg_rinfo rinfo[2];
+	unsigned char head[1000];
+};
+
+static void on_message_trunc(udg_socket *s, const void *data, size_t len, const udg_rinfo *ri,
+			     void *user)
+{
+	struct trunc *t = user;
+	cr_assert_lt(t->n, 2);
+	if (t->n == 0)
+		memcpy(t->head, data, len < sizeof(t->head) ? len : sizeof(t->head));
+	t->len[t->n] = len;
+	t->rinfo[t->n] = *ri;
+	t->n++;
+}
+
+Test(recv, a_datagram_larger_than_the_buffer_is_truncated_with_its_true_size)
+{
+	udg_loop_options lo;
+	udg_loop_options_init(&lo);
+	lo.recv_buf_size = 512;
+	udg_loop *loop = new_loop_opts(&lo);
+	struct trunc t = { 0 };
+	struct ev es = { 0 };
+	udg_socket_options o;
+	udg_socket_options_init(&o, UDG_UDP4);
+	o.on_message = on_message_trunc;
+	o.user = &t;
+	udg_socket *s[2] = { NULL, new_socket(loop, UDG_UDP4, &es) };
+	cr_assert_eq(udg_socket_new(loop, &o, &s[0]), 0);
+	int port = bind_port(s[0], "127.0.0.1");
+	unsigned char big[1000];
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (unsigned char)(i * 7);
+
+	cr_assert_eq(udg_socket_send(s[1], big, sizeof(big), port, NULL, NULL, NULL), 0);
+	cr_assert_eq(udg_socket_send(s[1], "small", 5, port, NULL, NULL, NULL), 0);
+	RUN_UNTIL(loop, t.n == 2);
+	cr_assert(t.rinfo[0].truncated);
+	cr_assert_eq(t.rinfo[0].size, 1000, "the true size, not the delivered one");
+	cr_assert_gt(t.len[0], 0);
+	cr_assert_lt(t.len[0], 1000);
+	cr_assert_eq(memcmp(t.head, big, t.len[0]), 0, "the delivered part is the head");
+	cr_assert_not(t.rinfo[1].truncated, "the next datagram fits");
+	cr_assert_eq(t.rinfo[1].size, 5);
+	cr_assert_eq(t.len[1], 5);
+	close_all(loop, s, 2);
+}
+
+Test(recv, icmp_port_unreachable_on_a_connected_socket_is_a_recvmsg_error_and_receiving_goes_on)
+{
+	udg_loop *loop = new_loop();
+	struct ev ec = { 0 }, ep = { 0 }, ea = { 0 };
+	udg_socket *s[3] = { new_socket(loop, UDG_UDP4, &ec), new_socket(loop, UDG_UDP4, &ep),
+			     new_socket(loop, UDG_UDP4, &ea) };
+	/* Hold a port, connect to it, then free it: datagrams to it draw ICMP port unreachable. */
+	int peer_port = bind_port(s[1], "127.0.0.1");
+	bind_port(s[0], "127.0.0.1");
+	cr_assert_eq(udg_socket_connect(s[0], peer_port, "127.0.0.1", NULL, NULL), 0);
+	cr_assert_eq(udg_socket_close(s[1], NULL, NULL), 0);
+	RUN_UNTIL(loop, ec.connect == 1 && ep.close == 1);
+	ec.answer = s[2];
+	ec.answer_port = peer_port;
+
+	cr_assert_eq(udg_socket_send(s[0], "ping", 4, 0, NULL, NULL, NULL), 0);
+	RUN_UNTIL(loop, ec.message == 1);
+	cr_assert_eq(ec.error, 1);
+	cr_assert_eq(ec.err.code, -ECONNREFUSED, "%s", udg_err_name(ec.err.code));
+	cr_assert_str_eq(ec.err_syscall, "recvmsg");
+	cr_assert_not(ec.err_has_address, "Node's recvmsg error carries no address");
+	cr_assert_eq(ec.len, 4);
+	cr_assert_eq(memcmp(ec.payload, "back", 4), 0, "receiving continued after the error");
+	cr_assert_eq(ec.close, 0, "a receive error does not close the socket");
+	udg_socket *open[2] = { s[0], s[2] };
+	close_all(loop, open, 2);
+}
+
+Test(recv, an_exhausted_buffer_ring_delays_datagrams_but_loses_none)
+{
+	udg_loop_options lo;
+	udg_loop_options_init(&lo);
+	lo.recv_buf_count = 4; /* far fewer buffers than datagrams in one burst */
+	udg_loop *loop = new_loop_opts(&lo);
+	struct ev er = { 0 }, es = { 0 };
+	udg_socket *s[2] = { new_socket(loop, UDG_UDP4, &er), new_socket(loop, UDG_UDP4, &es) };
+	int port = bind_port(s[0], "127.0.0.1");
+
+	enum { N = 64 };
+	for (uint32_t i = 0; i < N; i++)
+		cr_assert_eq(udg_socket_send(s[1], &i, 4, port, NULL, NULL, NULL), 0);
+	RUN_UNTIL(loop, er.message == N);
+	cr_assert(er.in_order);
+	cr_assert_eq(er.error, 0, "ENOBUFS is never reported to the user");
+	udg_loop_stats st;
+	udg_loop_stats_get(loop, &st);
+	cr_assert_eq(st.datagrams_received, N);
+	close_all(loop, s, 2);
+}
+
+Test(recv, datagrams_from_two_senders_carry_their_own_rinfo)
+{
+	udg_loop *loop = new_loop();
+	struct ev er = { 0 }, ea = { 0 }, eb = { 0 };
+	udg_socket *s[3] = { new_socket(loop, UDG_UDP4, &er), new_socket(loop, UDG_UDP4, &ea),
+			     new_socket(loop, UDG_UDP4, &eb) };
+	int port = bind_port(s[0], "127.0.0.1");
+	int pa = bind_port(s[1], "127.0.0.1");
+	int pb = bind_port(s[2], "127.0.0.1");
+
+	cr_assert_eq(udg_socket_send(s[1], "a", 1, port, NULL, NULL, NULL), 0);
+	RUN_UNTIL(loop, er.message == 1);
+	cr_assert_eq(er.rinfo.port, pa);
+	cr_assert_eq(er.payload[0], 'a');
+	cr_assert_eq(udg_socket_send(s[2], "bb", 2, port, NULL, NULL, NULL), 0);
+	RUN_UNTIL(loop, er.message == 2);
+	cr_assert_eq(er.rinfo.port, pb);
+	cr_assert_eq(er.rinfo.size, 2);
+	close_all(loop, s, 3);
+}
