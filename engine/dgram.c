@@ -110,7 +110,7 @@ static void connect_tick(struct udg__tick *t)
 			cb(s, status, s->connect_user);
 		} else if (s->opts.on_error) {
 			udg_error_info e = { .code = status, .syscall = "connect",
-					     .address = s->pending_host, .port = s->connect_port };
+					     .address = s->connect_host, .port = s->connect_port };
 			s->opts.on_error(s, &e, s->opts.user);
 		}
 	}
@@ -179,6 +179,10 @@ static void became_bound(udg_socket *s)
 
 static void do_connect(udg_socket *s);
 
+/* connect_status while the peer's address is being resolved (status codes are 0 or negative):
+ * a bind that completes meanwhile must not connect to an address not yet known. */
+#define CONNECT_RESOLVING 1
+
 /* A failed bind leaves the socket UNBOUND and usable (Node rule 15). Sends and a connect that
  * waited for this bind fail: their callbacks run with the bind's error (a deliberate fix: Node
  * never calls them), and 'error' fires once for the bind. */
@@ -193,6 +197,7 @@ static void bind_failed(udg_socket *s, int code, const char *address, int port)
 	udg__sends_fail_waiting(s, code);
 	if (s->connect_queued) {
 		s->connect_queued = false;
+		udg__lookup_cancel(s, &s->clookup); /* a later connect() may start it again */
 		s->conn_state = UDG__DISCONNECTED;
 		s->connect_status = code;
 		s->inflight++;
@@ -214,7 +219,7 @@ static void bind_to(udg_socket *s, const struct sockaddr_storage *addr, socklen_
 		return;
 	}
 	became_bound(s);
-	if (s->connect_queued && !s->clookup.pending) {
+	if (s->connect_queued && s->connect_status != CONNECT_RESOLVING) {
 		s->connect_queued = false;
 		do_connect(s);
 	}
@@ -386,8 +391,7 @@ UDG_EXPORT udg_loop *udg_socket_loop(const udg_socket *s)
 
 /* ---- Public: bind ------------------------------------------------------------------------- */
 
-UDG_EXPORT int udg_socket_bind_ex(udg_socket *s, const udg_bind_options *opts, udg_status_cb cb,
-				  void *user)
+static int bind_ex(udg_socket *s, const udg_bind_options *opts, udg_status_cb cb, void *user)
 {
 	int r = udg__socket_check(s);
 	if (r != 0)
@@ -415,6 +419,16 @@ UDG_EXPORT int udg_socket_bind_ex(udg_socket *s, const udg_bind_options *opts, u
 		s->bind_cb = cb;
 		s->bind_user = user;
 	}
+	return r;
+}
+
+UDG_EXPORT int udg_socket_bind_ex(udg_socket *s, const udg_bind_options *opts, udg_status_cb cb,
+				  void *user)
+{
+	/* socket(), bind() and the checks of an adopted fd set errno; the API must not. */
+	int saved = errno;
+	int r = bind_ex(s, opts, cb, user);
+	errno = saved;
 	return r;
 }
 
@@ -449,8 +463,8 @@ static void connect_lookup_done(struct udg_lookup_req *req)
 {
 	udg_socket *s = UDG__CONTAINER_OF(req, udg_socket, clookup);
 
-	if (s->closing)
-		return;
+	if (s->closing || s->conn_state != UDG__CONNECTING)
+		return; /* closed, or failed meanwhile by the bind it waited for */
 	s->connect_status = req->status;
 	if (s->bind_state == UDG__BOUND) {
 		s->connect_queued = false;
@@ -487,8 +501,8 @@ UDG_EXPORT int udg_socket_connect(udg_socket *s, int port, const char *address,
 	s->connect_cb = cb;
 	s->connect_user = user;
 	s->connect_port = port;
-	s->connect_status = kind == -EINVAL ? -EINVAL : 0;
-	snprintf(s->pending_host, sizeof(s->pending_host), "%s",
+	s->connect_status = kind == 1 ? CONNECT_RESOLVING : kind == -EINVAL ? -EINVAL : 0;
+	snprintf(s->connect_host, sizeof(s->connect_host), "%s",
 		 has_address ? address : (s->family == AF_INET ? "127.0.0.1" : "::1"));
 	s->connect_queued = true;
 	if (s->bind_state == UDG__UNBOUND) {
@@ -502,7 +516,7 @@ UDG_EXPORT int udg_socket_connect(udg_socket *s, int port, const char *address,
 			return 0; /* the implicit bind failed and reported it */
 	}
 	if (kind == 1) {
-		r = udg__lookup_start(s, req, s->pending_host, port, connect_lookup_done);
+		r = udg__lookup_start(s, req, s->connect_host, port, connect_lookup_done);
 		if (r != 0) {
 			s->conn_state = UDG__DISCONNECTED;
 			s->connect_queued = false;

@@ -159,7 +159,8 @@ struct udg_socket {
 	socklen_t dst_cache_len; /* 0: empty */
 	struct sockaddr_storage dst_cache_addr;
 	int bind_port;
-	char pending_host[256];
+	char pending_host[256];  /* the bind's host, for its lookup and errors */
+	char connect_host[256];  /* the connect's host: a connect may start during a bind */
 	/* events delivered on the next tick */
 	struct udg__tick ev_listening, ev_connect, ev_close, ev_error;
 	udg_error_info errs[UDG__MAX_ERRORS]; /* queued 'error' events */
