@@ -270,6 +270,8 @@ static size_t payload_size(const udg_buf *bufs, size_t n, int *err)
 	for (size_t i = 0; i < n && !*err; i++) {
 		if (UDG__UNLIKELY(!bufs[i].base && bufs[i].len))
 			*err = UDG_ERR_INVALID_ARG_TYPE;
+		else if (UDG__UNLIKELY(bufs[i].len > SIZE_MAX - total))
+			*err = UDG_ERR_OUT_OF_RANGE; /* a wrapped sum would size the copy */
 		total += bufs[i].len;
 	}
 	return total;
