@@ -36,7 +36,7 @@ test:
 
 # The loopback benchmark suite on a release build; QUICK=1 for a short run.
 bench:
-	@$(BOOTSTRAP)
+	@$(BOOTSTRAP) bench
 	@$(SETUP) build-release -Dbuildtype=release -Dtests=false
 	@$(NINJA) -C build-release
 	@if [ ! -f bench/run.sh ]; then echo "make bench: bench/run.sh does not exist yet" >&2; exit 1; fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# scripts/bootstrap.sh — installs the Debian 12 packages that building, testing and benchmarking
-# udg need, and nothing else. Idempotent and silent when everything is already there; it only
-# runs apt-get (as root, or through sudo) when a package is missing. Never touches the source tree.
+# scripts/bootstrap.sh [bench] — installs the Debian 12 packages that building, testing and
+# benchmarking udg need, and nothing else; `bench` adds the Node.js peer of the benchmark suite.
+# Idempotent and silent when everything is already there; it only runs apt-get (as root, or
+# through sudo) when a package is missing. Never touches the source tree.
 set -euo pipefail
 
 packages=(
@@ -16,6 +17,9 @@ packages=(
 	clang-format-14                       # make format, make format-check
 	iproute2                              # network namespaces for multicast/stress tests
 )
+if [[ "${1:-}" == bench ]]; then
+	packages+=(nodejs) # bench/node_peer.js: Node's own dgram, the behaviour udg copies
+fi
 
 missing=()
 for pkg in "${packages[@]}"; do
