@@ -119,10 +119,12 @@ static bool slot_ready(const struct udg__send *slot)
 	return !slot->lookup.pending;
 }
 
-/* Submit waiting sends in call order; a send still resolving holds back the ones after it. */
+/* Submit waiting sends in call order; a send still resolving holds back the ones after it.
+ * Nothing leaves before 'listening' has been delivered: its tick flushes the queue (Node's rule
+ * 18: 'listening' comes before any queued send is processed). */
 void udg__sends_flush_waiting(udg_socket *s)
 {
-	if (s->bind_state != UDG__BOUND || s->closing)
+	if (s->bind_state != UDG__BOUND || s->closing || s->ev_listening.queued)
 		return;
 	while (s->wait_head && slot_ready(s->wait_head)) {
 		struct udg__send *slot = s->wait_head;
@@ -323,7 +325,8 @@ static int accept_send(udg_socket *s, const udg_buf *bufs, size_t n, size_t tota
 			return 0;
 		}
 	}
-	if (UDG__LIKELY(kind == 0 && s->bind_state == UDG__BOUND && !s->wait_head)) {
+	if (UDG__LIKELY(kind == 0 && s->bind_state == UDG__BOUND && !s->wait_head &&
+			!s->ev_listening.queued)) {
 		submit(s, slot);
 		return 0;
 	}

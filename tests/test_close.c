@@ -269,6 +269,8 @@ Test(close, every_send_in_flight_calls_back_once_before_close, .timeout = 30)
 	udg_socket *s = new_socket(loop, UDG_UDP4, &es);
 	int port = bind_port(r, "127.0.0.1");
 	bind_port(s, "127.0.0.1");
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_NOWAIT), 1);
+	cr_assert_eq(es.listening, 1, "sends before 'listening' would wait in the socket's queue");
 	static unsigned char payload[100];
 
 	enum { N = 1000 };
