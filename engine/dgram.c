@@ -100,6 +100,10 @@ static void connect_tick(struct udg__tick *t)
 
 	s->connect_cb = NULL;
 	s->inflight--;
+	/* A failed connect stays CONNECTING until reported, as in Node: connect() meanwhile is
+	 * IS_CONNECTED, so only one connect is ever in flight. */
+	if (status != 0)
+		s->conn_state = UDG__DISCONNECTED;
 	if (!s->closing) {
 		if (status == 0) {
 			if (s->opts.on_connect)
@@ -198,7 +202,6 @@ static void bind_failed(udg_socket *s, int code, const char *address, int port)
 	if (s->connect_queued) {
 		s->connect_queued = false;
 		udg__lookup_cancel(s, &s->clookup); /* a later connect() may start it again */
-		s->conn_state = UDG__DISCONNECTED;
 		s->connect_status = code;
 		s->inflight++;
 		udg__tick_queue(s->loop, &s->ev_connect, connect_tick);
@@ -453,7 +456,8 @@ static void do_connect(udg_socket *s)
 		status = -errno;
 	else
 		status = s->connect_status;
-	s->conn_state = status == 0 ? UDG__CONNECTED : UDG__DISCONNECTED;
+	if (status == 0)
+		s->conn_state = UDG__CONNECTED; /* a failure is applied by connect_tick */
 	s->connect_status = status;
 	s->inflight++;
 	udg__tick_queue(s->loop, &s->ev_connect, connect_tick);
@@ -463,7 +467,7 @@ static void connect_lookup_done(struct udg_lookup_req *req)
 {
 	udg_socket *s = UDG__CONTAINER_OF(req, udg_socket, clookup);
 
-	if (s->closing || s->conn_state != UDG__CONNECTING)
+	if (s->closing || s->connect_status != CONNECT_RESOLVING)
 		return; /* closed, or failed meanwhile by the bind it waited for */
 	s->connect_status = req->status;
 	if (s->bind_state == UDG__BOUND) {

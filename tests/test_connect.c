@@ -445,3 +445,35 @@ Test(connect, a_failed_connect_on_an_unbound_socket_reports_the_peer_address)
 	cr_assert_eq(e.err.port, 4243);
 	close_all(loop, &s, 1);
 }
+
+Test(connect, a_connect_failing_at_once_is_connecting_until_reported)
+{
+	udg_loop *loop = new_loop();
+	struct ev e = { 0 };
+	udg_socket_options o;
+	udg_socket_options_init(&o, UDG_UDP4);
+	o.ipv6_only = true; /* every bind of this udp4 socket fails */
+	o.on_error = on_error;
+	o.on_close = on_close;
+	o.user = &e;
+	udg_socket *s[2];
+	cr_assert_eq(udg_socket_new(loop, &o, &s[0]), 0);
+	s[1] = new_socket(loop, UDG_UDP4, &e);
+	bind_port(s[1], "127.0.0.1");
+
+	/* both failures are decided inside connect(); neither may start a second connect */
+	cr_assert_eq(udg_socket_connect(s[0], 9, NULL, connect_cb, &e), 0);
+	cr_assert_eq(udg_socket_connect(s[0], 9, NULL, connect_cb, &e),
+		     UDG_ERR_SOCKET_DGRAM_IS_CONNECTED);
+	cr_assert_eq(udg_socket_connect(s[1], 9, "::1", connect_cb, &e), 0);
+	cr_assert_eq(udg_socket_connect(s[1], 9, NULL, connect_cb, &e),
+		     UDG_ERR_SOCKET_DGRAM_IS_CONNECTED);
+	RUN_UNTIL(loop, e.cb == 2);
+	cr_assert_eq(e.cb_status, -EINVAL);
+	cr_assert_eq(e.error, 1, "the bind's");
+	cr_assert_eq(udg_socket_close(s[0], NULL, NULL), 0);
+	cr_assert_eq(udg_socket_close(s[1], NULL, NULL), 0);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	cr_assert_eq(e.close, 2, "nothing left in flight");
+	cr_assert_eq(udg_loop_close(loop), 0);
+}

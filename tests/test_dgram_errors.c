@@ -1,0 +1,605 @@
+/* tests/test_dgram_errors.c — the error table of Node's dgram, row by row, as udg delivers it:
+ * what Node throws is a return code here (and changes nothing); what Node emits arrives as
+ * 'error' with its syscall, address and port; what Node passes to a callback arrives there.
+ * Rows with no C counterpart (block lists, non-integer sizes) are absent on purpose.
+ * Real sockets on 127.0.0.1/::1, ephemeral ports only. */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "udg.h"
+
+static udg_loop *new_loop_opts(const udg_loop_options *o)
+{
+	udg_loop *loop = NULL;
+	int r = udg_loop_new(o, &loop);
+	if (r == UDG_ERR_IO_URING_UNAVAILABLE || r == UDG_ERR_KERNEL_TOO_OLD)
+		cr_skip_test("%s", udg_strerror(r));
+	cr_assert_eq(r, 0, "udg_loop_new: %s", udg_strerror(r));
+	return loop;
+}
+
+static udg_loop *new_loop(void)
+{
+	return new_loop_opts(NULL);
+}
+
+struct ev {
+	int listening, error, close, connect, message;
+	int cb, cb_status;
+	int sent, sent_status;
+	udg_error_info err;
+	char err_syscall[16];
+	char err_address[UDG_ADDRSTRLEN];
+	bool err_has_address;
+};
+
+static void on_listening(udg_socket *s, void *user)
+{
+	struct ev *e = user;
+	e->listening++;
+}
+
+static void on_error(udg_socket *s, const udg_error_info *err, void *user)
+{
+	struct ev *e = user;
+	e->error++;
+	e->err = *err;
+	e->err_has_address = err->address != NULL;
+	snprintf(e->err_syscall, sizeof(e->err_syscall), "%s", err->syscall ? err->syscall : "");
+	snprintf(e->err_address, sizeof(e->err_address), "%s", err->address ? err->address : "");
+}
+
+static void on_close(udg_socket *s, void *user)
+{
+	struct ev *e = user;
+	e->close++;
+}
+
+static void on_connect(udg_socket *s, void *user)
+{
+	struct ev *e = user;
+	e->connect++;
+}
+
+static void on_message(udg_socket *s, const void *data, size_t len, const udg_rinfo *ri, void *user)
+{
+	struct ev *e = user;
+	e->message++;
+}
+
+static void status_cb(udg_socket *s, int status, void *user)
+{
+	struct ev *e = user;
+	e->cb++;
+	e->cb_status = status;
+}
+
+static void sent_cb(udg_socket *s, int status, size_t bytes, void *user)
+{
+	struct ev *e = user;
+	e->sent++;
+	e->sent_status = status;
+}
+
+/* Fails every lookup of "nowhere.test" with ENOTFOUND; answers literals with themselves. */
+static void lookup_fn(udg_lookup_req *req, const char *host, int family, void *user)
+{
+	if (strcmp(host, "nowhere.test") == 0 || (user && strcmp(host, "0.0.0.0") == 0))
+		udg_lookup_done(req, UDG_ERR_ENOTFOUND, NULL);
+	else
+		udg_lookup_done(req, 0, host);
+}
+
+static udg_socket *new_socket_opts(udg_loop *loop, udg_socket_options *o, struct ev *e)
+{
+	o->on_listening = on_listening;
+	o->on_error = on_error;
+	o->on_close = on_close;
+	o->on_connect = on_connect;
+	o->on_message = on_message;
+	o->user = e;
+	udg_socket *s = NULL;
+	cr_assert_eq(udg_socket_new(loop, o, &s), 0);
+	return s;
+}
+
+static udg_socket *new_socket(udg_loop *loop, udg_socket_type type, struct ev *e)
+{
+	udg_socket_options o;
+	udg_socket_options_init(&o, type);
+	return new_socket_opts(loop, &o, e);
+}
+
+static int bind_port(udg_socket *s, const char *address)
+{
+	udg_address a;
+	cr_assert_eq(udg_socket_bind(s, 0, address, NULL, NULL), 0);
+	cr_assert_eq(udg_socket_address(s, &a), 0);
+	return a.port;
+}
+
+static void wake_up(udg_timer *t, void *user)
+{
+}
+
+/* Run until cond holds, waking every 10 ms and giving up after about 5 s. */
+#define RUN_UNTIL(loop, cond)                                                            \
+	do {                                                                             \
+		udg_timer *t_;                                                           \
+		cr_assert_eq(udg_timer_new((loop), &t_), 0);                             \
+		cr_assert_eq(udg_timer_start(t_, 10000000, 10000000, wake_up, NULL), 0); \
+		for (int i_ = 0; i_ < 500 && !(cond); i_++)                              \
+			cr_assert_geq(udg_loop_run((loop), UDG_RUN_ONCE), 0);            \
+		udg_timer_free(t_);                                                      \
+		cr_assert((cond), "timed out waiting for " #cond);                       \
+	} while (0)
+
+static void close_all(udg_loop *loop, udg_socket **socks, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(udg_socket_close(socks[i], NULL, NULL), 0);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+/* ---- Thrown in Node: returned here ---------------------------------------------------------- */
+
+Test(dgram_errors, bad_type_from_create)
+{
+	udg_loop *loop = new_loop();
+	udg_socket_options o;
+	udg_socket *s = NULL;
+	udg_socket_options_init(&o, (udg_socket_type)46);
+	cr_assert_eq(udg_socket_new(loop, &o, &s), UDG_ERR_SOCKET_BAD_TYPE);
+	cr_assert_str_eq(udg_err_name(UDG_ERR_SOCKET_BAD_TYPE), "ERR_SOCKET_BAD_TYPE");
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+Test(dgram_errors, invalid_arg_type_for_missing_values)
+{
+	udg_loop *loop = new_loop();
+	struct ev e = { 0 };
+	udg_socket *s = new_socket(loop, UDG_UDP4, &e);
+	udg_buf bad[2] = { { "ok", 2 }, { NULL, 3 } };
+	udg_socket_options o;
+	udg_socket_options_init(&o, UDG_UDP4);
+
+	cr_assert_eq(udg_socket_new(NULL, &o, &s), UDG_ERR_INVALID_ARG_TYPE);
+	cr_assert_eq(udg_socket_new(loop, &o, NULL), UDG_ERR_INVALID_ARG_TYPE);
+	cr_assert_eq(udg_socket_send(s, NULL, 1, 9, NULL, NULL, NULL), UDG_ERR_INVALID_ARG_TYPE,
+		     "Node's \"buffer\"");
+	cr_assert_eq(udg_socket_sendv(s, bad, 2, 9, NULL, NULL, NULL), UDG_ERR_INVALID_ARG_TYPE,
+		     "Node's \"buffer list arguments\"");
+	cr_assert_eq(udg_socket_sendv(s, NULL, 1, 9, NULL, NULL, NULL), UDG_ERR_INVALID_ARG_TYPE);
+	cr_assert_eq(udg_socket_bind_ex(s, NULL, NULL, NULL), UDG_ERR_INVALID_ARG_TYPE);
+	cr_assert_eq(udg_socket_set_multicast_interface(s, NULL), UDG_ERR_INVALID_ARG_TYPE);
+	cr_assert_eq(udg_socket_add_source_specific_membership(s, NULL, "232.1.1.1", NULL),
+		     UDG_ERR_INVALID_ARG_TYPE, "Node's \"sourceAddress\"");
+	cr_assert_eq(udg_socket_add_source_specific_membership(s, "127.0.0.1", NULL, NULL),
+		     UDG_ERR_INVALID_ARG_TYPE, "Node's \"groupAddress\"");
+	cr_assert_eq(udg_socket_address(s, NULL), UDG_ERR_INVALID_ARG_TYPE);
+	cr_assert_eq(udg_socket_send(NULL, "x", 1, 9, NULL, NULL, NULL), UDG_ERR_INVALID_ARG_TYPE);
+	udg_address a;
+	cr_assert_eq(udg_socket_address(s, &a), -EBADF, "nothing was bound by a refused call");
+	close_all(loop, &s, 1);
+}
+
+Test(dgram_errors, out_of_range_for_buffer_size_options_and_too_many_pieces)
+{
+	udg_loop *loop = new_loop();
+	struct ev e = { 0 };
+	udg_socket_options o;
+	udg_socket *s = NULL;
+	udg_socket_options_init(&o, UDG_UDP6);
+	o.recv_buffer_size = 0x80000000u; /* Node accepts up to 2^32-1 here and fails at bind */
+	cr_assert_eq(udg_socket_new(loop, &o, &s), UDG_ERR_OUT_OF_RANGE);
+	udg_socket_options_init(&o, UDG_UDP6);
+	s = new_socket_opts(loop, &o, &e);
+	udg_buf many[UDG_SENDV_MAX + 1];
+	for (size_t i = 0; i < UDG_SENDV_MAX + 1; i++)
+		many[i] = (udg_buf){ "x", 1 };
+	cr_assert_eq(udg_socket_sendv(s, many, UDG_SENDV_MAX + 1, 9, NULL, NULL, NULL),
+		     UDG_ERR_OUT_OF_RANGE);
+	close_all(loop, &s, 1);
+}
+
+Test(dgram_errors, bad_port_for_send_connect_and_bind)
+{
+	udg_loop *loop = new_loop();
+	struct ev e = { 0 };
+	udg_socket *s = new_socket(loop, UDG_UDP4, &e);
+
+	cr_assert_eq(udg_socket_send(s, "x", 1, 0, NULL, NULL, NULL), UDG_ERR_SOCKET_BAD_PORT);
+	cr_assert_eq(udg_socket_send(s, "x", 1, 65536, NULL, NULL, NULL), UDG_ERR_SOCKET_BAD_PORT);
+	cr_assert_eq(udg_socket_connect(s, 0, NULL, NULL, NULL), UDG_ERR_SOCKET_BAD_PORT);
+	cr_assert_eq(udg_socket_connect(s, 65536, NULL, NULL, NULL), UDG_ERR_SOCKET_BAD_PORT);
+	cr_assert_eq(udg_socket_bind(s, -1, NULL, NULL, NULL), UDG_ERR_SOCKET_BAD_PORT);
+	cr_assert_eq(udg_socket_bind(s, 65536, NULL, NULL, NULL), UDG_ERR_SOCKET_BAD_PORT);
+	cr_assert_eq(udg_socket_bind(s, 65535, "256.0.0.1", NULL, NULL), UDG_ERR_INVALID_ARG_VALUE,
+		     "65535 is a valid port; the address is not");
+	cr_assert_str_eq(udg_err_name(UDG_ERR_SOCKET_BAD_PORT), "ERR_SOCKET_BAD_PORT");
+	udg_loop_run(loop, UDG_RUN_NOWAIT);
+	cr_assert_eq(e.listening + e.error, 0, "nothing happened");
+	close_all(loop, &s, 1);
+}
+
+Test(dgram_errors, bad_port_for_a_portless_send_while_connecting_and_after_disconnect)
+{
+	udg_loop *loop = new_loop();
+	struct ev e = { 0 }, ep = { 0 };
+	udg_socket *s[2] = { new_socket(loop, UDG_UDP4, &e), new_socket(loop, UDG_UDP4, &ep) };
+	int port = bind_port(s[1], "127.0.0.1");
+
+	cr_assert_eq(udg_socket_connect(s[0], port, "localhost", status_cb, &e), 0);
+	cr_assert_eq(udg_socket_send(s[0], "x", 1, 0, NULL, NULL, NULL), UDG_ERR_SOCKET_BAD_PORT);
+	RUN_UNTIL(loop, e.cb == 1);
+	cr_assert_eq(e.cb_status, 0);
+	cr_assert_eq(udg_socket_send(s[0], "x", 1, 0, NULL, NULL, NULL), 0);
+	cr_assert_eq(udg_socket_disconnect(s[0]), 0);
+	cr_assert_eq(udg_socket_send(s[0], "x", 1, 0, NULL, NULL, NULL), UDG_ERR_SOCKET_BAD_PORT);
+	close_all(loop, s, 2);
+}
+
+Test(dgram_errors, buffer_out_of_bounds_for_offset_and_length)
+{
+	udg_loop *loop = new_loop();
+	struct ev e = { 0 }, er = { 0 };
+	udg_socket *s[2] = { new_socket(loop, UDG_UDP4, &e), new_socket(loop, UDG_UDP4, &er) };
+	int port = bind_port(s[1], "127.0.0.1");
+	const char buf[4] = "abcd";
+
+	cr_assert_eq(udg_socket_send_range(s[0], buf, 4, 5, 0, port, NULL, NULL, NULL),
+		     UDG_ERR_BUFFER_OUT_OF_BOUNDS, "offset past the end");
+	cr_assert_eq(udg_socket_send_range(s[0], buf, 4, 2, 3, port, NULL, NULL, NULL),
+		     UDG_ERR_BUFFER_OUT_OF_BOUNDS, "length past the end");
+	cr_assert_eq(udg_socket_send_range(s[0], buf, 4, 1, SIZE_MAX, port, NULL, NULL, NULL),
+		     UDG_ERR_BUFFER_OUT_OF_BOUNDS, "no wrap-around");
+	cr_assert_eq(udg_socket_send_range(s[0], buf, 4, 4, 0, port, NULL, sent_cb, &e), 0,
+		     "offset == length with 0 bytes is an empty datagram");
+	RUN_UNTIL(loop, e.sent == 1 && er.message == 1);
+	cr_assert_eq(e.sent_status, 0);
+	close_all(loop, s, 2);
+}
+
+Test(dgram_errors, already_bound_while_binding_or_bound)
+{
+	udg_loop *loop = new_loop();
+	struct ev e = { 0 };
+	udg_socket *s = new_socket(loop, UDG_UDP4, &e);
+
+	cr_assert_eq(udg_socket_bind(s, 0, "localhost", NULL, NULL), 0,
+		     "a hostname: BINDING until resolved");
+	cr_assert_eq(udg_socket_bind(s, 0, "127.0.0.1", NULL, NULL), UDG_ERR_SOCKET_ALREADY_BOUND);
+	cr_assert_eq(udg_socket_close(s, NULL, NULL), 0);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	cr_assert_eq(e.error + e.listening, 0, "closed while resolving: nothing reported");
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+Test(dgram_errors, is_connected_and_not_connected)
+{
+	udg_loop *loop = new_loop();
+	struct ev e = { 0 }, ep = { 0 };
+	udg_socket *s[2] = { new_socket(loop, UDG_UDP4, &e), new_socket(loop, UDG_UDP4, &ep) };
+	int port = bind_port(s[1], "127.0.0.1");
+	udg_address a;
+
+	cr_assert_eq(udg_socket_disconnect(s[0]), UDG_ERR_SOCKET_DGRAM_NOT_CONNECTED);
+	cr_assert_eq(udg_socket_remote_address(s[0], &a), UDG_ERR_SOCKET_DGRAM_NOT_CONNECTED);
+	cr_assert_eq(udg_socket_connect(s[0], port, "::1", status_cb, &e), 0);
+	cr_assert_eq(udg_socket_connect(s[0], port, NULL, NULL, NULL),
+		     UDG_ERR_SOCKET_DGRAM_IS_CONNECTED, "while CONNECTING");
+	RUN_UNTIL(loop, e.cb == 1);
+	cr_assert_eq(e.cb_status, -EINVAL);
+	cr_assert_eq(udg_socket_remote_address(s[0], &a), UDG_ERR_SOCKET_DGRAM_NOT_CONNECTED,
+		     "after a failed connect");
+	cr_assert_eq(udg_socket_connect(s[0], port, NULL, status_cb, &e), 0);
+	RUN_UNTIL(loop, e.cb == 2);
+	cr_assert_eq(udg_socket_connect(s[0], port, NULL, NULL, NULL),
+		     UDG_ERR_SOCKET_DGRAM_IS_CONNECTED);
+	cr_assert_eq(udg_socket_send(s[0], "x", 1, port, NULL, NULL, NULL),
+		     UDG_ERR_SOCKET_DGRAM_IS_CONNECTED);
+	cr_assert_eq(udg_socket_send(s[0], "x", 1, 0, "127.0.0.1", NULL, NULL),
+		     UDG_ERR_SOCKET_DGRAM_IS_CONNECTED);
+	close_all(loop, s, 2);
+}
+
+Test(dgram_errors, not_running_after_close)
+{
+	udg_loop *loop = new_loop();
+	struct ev e = { 0 };
+	udg_socket *s = new_socket(loop, UDG_UDP4, &e);
+	udg_address a;
+
+	cr_assert_eq(udg_socket_close(s, NULL, NULL), 0);
+	cr_assert_eq(udg_socket_bind(s, 0, NULL, NULL, NULL), UDG_ERR_SOCKET_DGRAM_NOT_RUNNING);
+	cr_assert_eq(udg_socket_send(s, "x", 1, 9, NULL, NULL, NULL),
+		     UDG_ERR_SOCKET_DGRAM_NOT_RUNNING);
+	cr_assert_eq(udg_socket_close(s, NULL, NULL), UDG_ERR_SOCKET_DGRAM_NOT_RUNNING);
+	cr_assert_eq(udg_socket_address(s, &a), UDG_ERR_SOCKET_DGRAM_NOT_RUNNING);
+	cr_assert_eq(udg_socket_remote_address(s, &a), UDG_ERR_SOCKET_DGRAM_NOT_RUNNING,
+		     "NOT_RUNNING is checked before NOT_CONNECTED");
+	cr_assert_eq(udg_socket_connect(s, 9, NULL, NULL, NULL), UDG_ERR_SOCKET_DGRAM_NOT_RUNNING);
+	cr_assert_eq(udg_socket_add_membership(s, "239.1.1.1", NULL),
+		     UDG_ERR_SOCKET_DGRAM_NOT_RUNNING);
+	cr_assert_str_eq(udg_err_name(UDG_ERR_SOCKET_DGRAM_NOT_RUNNING),
+			 "ERR_SOCKET_DGRAM_NOT_RUNNING");
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+Test(dgram_errors, missing_args_for_a_membership_without_group)
+{
+	udg_loop *loop = new_loop();
+	struct ev e = { 0 };
+	udg_socket *s = new_socket(loop, UDG_UDP4, &e);
+
+	cr_assert_eq(udg_socket_add_membership(s, NULL, NULL), UDG_ERR_MISSING_ARGS);
+	cr_assert_eq(udg_socket_add_membership(s, "", NULL), UDG_ERR_MISSING_ARGS);
+	cr_assert_eq(udg_socket_drop_membership(s, NULL, NULL), UDG_ERR_MISSING_ARGS);
+	udg_address a;
+	cr_assert_eq(udg_socket_address(s, &a), -EBADF, "a refused membership binds nothing");
+	close_all(loop, &s, 1);
+}
+
+Test(dgram_errors, socket_buffer_size_when_unbound_or_too_large)
+{
+	udg_loop *loop = new_loop();
+	struct ev e = { 0 };
+	udg_socket *s = new_socket(loop, UDG_UDP4, &e);
+	uint32_t v = 0;
+
+	cr_assert_eq(udg_socket_get_recv_buffer_size(s, &v), UDG_ERR_SOCKET_BUFFER_SIZE);
+	cr_assert_eq(udg_socket_set_send_buffer_size(s, 65536), UDG_ERR_SOCKET_BUFFER_SIZE);
+	bind_port(s, "127.0.0.1");
+	cr_assert_eq(udg_socket_set_recv_buffer_size(s, 0x80000000u), UDG_ERR_SOCKET_BUFFER_SIZE,
+		     "2^31..2^32-1: Node's native layer refuses them with EINVAL");
+	cr_assert_eq(udg_socket_get_recv_buffer_size(s, &v), 0);
+	cr_assert_gt(v, 0);
+	close_all(loop, &s, 1);
+}
+
+Test(dgram_errors, invalid_fd_type_for_a_tcp_fd)
+{
+	udg_loop *loop = new_loop();
+	struct ev e = { 0 };
+	udg_socket *s = new_socket(loop, UDG_UDP4, &e);
+	int tcp = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_geq(tcp, 0);
+	udg_bind_options bo;
+	udg_bind_options_init(&bo);
+	bo.fd = tcp;
+
+	cr_assert_eq(udg_socket_bind_ex(s, &bo, NULL, NULL), UDG_ERR_INVALID_FD_TYPE);
+	cr_assert_str_eq(udg_err_name(UDG_ERR_INVALID_FD_TYPE), "ERR_INVALID_FD_TYPE");
+	close(tcp);
+	close_all(loop, &s, 1);
+}
+
+Test(dgram_errors, invalid_arg_value_for_malformed_addresses)
+{
+	udg_loop *loop = new_loop();
+	struct ev e = { 0 };
+	udg_socket *s = new_socket(loop, UDG_UDP6, &e);
+
+	cr_assert_eq(udg_socket_send(s, "x", 1, 9, "::1::2", NULL, NULL),
+		     UDG_ERR_INVALID_ARG_VALUE);
+	cr_assert_eq(udg_socket_connect(s, 9, "fe80::1%", NULL, NULL), UDG_ERR_INVALID_ARG_VALUE);
+	cr_assert_eq(udg_socket_bind(s, 0, "1.2.3", NULL, NULL), UDG_ERR_INVALID_ARG_VALUE);
+	udg_address a;
+	cr_assert_eq(udg_socket_address(s, &a), -EBADF);
+	cr_assert_eq(udg_socket_remote_address(s, &a), UDG_ERR_SOCKET_DGRAM_NOT_CONNECTED);
+	close_all(loop, &s, 1);
+}
+
+Test(dgram_errors, errno_errors_without_an_address_from_option_calls)
+{
+	udg_loop *loop = new_loop();
+	struct ev e = { 0 };
+	udg_socket *s = new_socket(loop, UDG_UDP4, &e);
+	udg_address a;
+
+	cr_assert_eq(udg_socket_set_broadcast(s, true), -EBADF, "setBroadcast EBADF");
+	cr_assert_eq(udg_socket_set_ttl(s, 64), -EBADF);
+	cr_assert_eq(udg_socket_set_multicast_ttl(s, 1), -EBADF);
+	cr_assert_eq(udg_socket_set_multicast_loopback(s, true), -EBADF);
+	cr_assert_eq(udg_socket_set_multicast_interface(s, "0.0.0.0"), -EBADF);
+	cr_assert_eq(udg_socket_address(s, &a), -EBADF, "getsockname EBADF");
+	bind_port(s, "127.0.0.1");
+	cr_assert_eq(udg_socket_set_ttl(s, 0), -EINVAL, "setTTL EINVAL");
+	cr_assert_eq(udg_socket_set_ttl(s, 256), -EINVAL);
+	cr_assert_eq(udg_socket_set_multicast_ttl(s, 256), -EINVAL);
+	cr_assert_eq(udg_socket_add_membership(s, "127.0.0.1", NULL), -EINVAL,
+		     "addMembership EINVAL: not a group");
+	cr_assert_eq(udg_socket_add_source_specific_membership(s, "127.0.0.1", "10.0.0.1", NULL),
+		     -EINVAL);
+	cr_assert_str_eq(udg_err_name(-EINVAL), "EINVAL");
+	close_all(loop, &s, 1);
+}
+
+/* ---- Emitted in Node: 'error' here ------------------------------------------------------ */
+
+Test(dgram_errors, a_failed_os_bind_is_an_error_event_with_address_and_port)
+{
+	udg_loop *loop = new_loop();
+	struct ev ea = { 0 }, eb = { 0 };
+	udg_socket *s[2] = { new_socket(loop, UDG_UDP6, &ea), new_socket(loop, UDG_UDP6, &eb) };
+	int port = bind_port(s[0], "::1");
+
+	cr_assert_eq(udg_socket_bind(s[1], port, "::1", status_cb, &eb), 0);
+	cr_assert_eq(eb.error, 0, "never inside bind()");
+	RUN_UNTIL(loop, eb.error == 1);
+	cr_assert_eq(eb.err.code, -EADDRINUSE);
+	cr_assert_str_eq(udg_err_name(eb.err.code), "EADDRINUSE");
+	cr_assert_str_eq(eb.err_syscall, "bind");
+	cr_assert_str_eq(eb.err_address, "::1");
+	cr_assert_eq(eb.err.port, port);
+	cr_assert_eq(eb.cb, 0);
+	close_all(loop, s, 2);
+}
+
+Test(dgram_errors, a_bind_with_port_zero_reports_port_zero)
+{
+	udg_loop *loop = new_loop();
+	struct ev e = { 0 };
+	udg_socket *s = new_socket(loop, UDG_UDP4, &e);
+
+	/* an address this host does not have: EADDRNOTAVAIL, and no port in Node's message */
+	cr_assert_eq(udg_socket_bind(s, 0, "192.0.2.1", NULL, NULL), 0);
+	RUN_UNTIL(loop, e.error == 1);
+	cr_assert_eq(e.err.code, -EADDRNOTAVAIL, "%s", udg_err_name(e.err.code));
+	cr_assert_str_eq(e.err_syscall, "bind");
+	cr_assert_str_eq(e.err_address, "192.0.2.1");
+	cr_assert_eq(e.err.port, 0);
+	close_all(loop, &s, 1);
+}
+
+Test(dgram_errors, a_receive_error_is_an_error_event_without_address)
+{
+	udg_loop *loop = new_loop();
+	struct ev e = { 0 }, ep = { 0 };
+	udg_socket *s[2] = { new_socket(loop, UDG_UDP4, &e), new_socket(loop, UDG_UDP4, &ep) };
+	int port = bind_port(s[1], "127.0.0.1");
+	cr_assert_eq(udg_socket_connect(s[0], port, NULL, status_cb, &e), 0);
+	cr_assert_eq(udg_socket_close(s[1], NULL, NULL), 0);
+	RUN_UNTIL(loop, e.cb == 1 && ep.close == 1);
+
+	cr_assert_eq(udg_socket_send(s[0], "x", 1, 0, NULL, NULL, NULL), 0);
+	RUN_UNTIL(loop, e.error == 1);
+	cr_assert_eq(e.err.code, -ECONNREFUSED);
+	cr_assert_str_eq(e.err_syscall, "recvmsg");
+	cr_assert_not(e.err_has_address);
+	cr_assert_eq(e.err.port, 0);
+	close_all(loop, s, 1);
+}
+
+Test(dgram_errors, a_failed_connect_without_callback_is_an_error_event)
+{
+	udg_loop *loop = new_loop();
+	struct ev e = { 0 };
+	udg_socket *s = new_socket(loop, UDG_UDP4, &e);
+	bind_port(s, "127.0.0.1");
+
+	cr_assert_eq(udg_socket_connect(s, 7777, "::1", NULL, NULL), 0);
+	RUN_UNTIL(loop, e.error == 1);
+	cr_assert_eq(e.err.code, -EINVAL);
+	cr_assert_str_eq(e.err_syscall, "connect");
+	cr_assert_str_eq(e.err_address, "::1");
+	cr_assert_eq(e.err.port, 7777);
+	close_all(loop, &s, 1);
+}
+
+Test(dgram_errors, resolver_errors_reach_error_for_bind_and_callbacks_for_send_and_connect)
+{
+	udg_loop *loop = new_loop();
+	struct ev e = { 0 };
+	udg_socket_options o;
+	udg_socket_options_init(&o, UDG_UDP4);
+	o.lookup = lookup_fn;
+	udg_socket *s = new_socket_opts(loop, &o, &e);
+
+	cr_assert_eq(udg_socket_bind(s, 0, "nowhere.test", status_cb, &e), 0);
+	RUN_UNTIL(loop, e.error == 1);
+	cr_assert_eq(e.err.code, UDG_ERR_ENOTFOUND, "E for a bind lookup");
+	cr_assert_str_eq(udg_err_name(e.err.code), "ENOTFOUND");
+	cr_assert_eq(e.cb, 0);
+	cr_assert_eq(udg_socket_bind(s, 0, "127.0.0.1", NULL, NULL), 0);
+	cr_assert_eq(udg_socket_send(s, "x", 1, 9, "nowhere.test", sent_cb, &e), 0);
+	RUN_UNTIL(loop, e.sent == 1);
+	cr_assert_eq(e.sent_status, UDG_ERR_ENOTFOUND, "CB for a send lookup");
+	cr_assert_eq(udg_socket_send(s, "x", 1, 9, "nowhere.test", NULL, NULL), 0);
+	RUN_UNTIL(loop, e.error == 2);
+	cr_assert_eq(e.err.code, UDG_ERR_ENOTFOUND, "E for a send lookup without callback");
+	cr_assert_eq(udg_socket_connect(s, 9, "nowhere.test", status_cb, &e), 0);
+	RUN_UNTIL(loop, e.cb == 1);
+	cr_assert_eq(e.cb_status, UDG_ERR_ENOTFOUND, "CB for a connect lookup");
+	cr_assert_eq(e.error, 2);
+	close_all(loop, &s, 1);
+}
+
+Test(dgram_errors, an_implicit_bind_lookup_error_is_always_an_error_event)
+{
+	udg_loop *loop = new_loop();
+	struct ev e = { 0 };
+	udg_socket_options o;
+	udg_socket_options_init(&o, UDG_UDP4);
+	o.lookup = lookup_fn;
+	o.lookup_user = &e; /* also fail the wildcard */
+	udg_socket *s = new_socket_opts(loop, &o, &e);
+
+	cr_assert_eq(udg_socket_connect(s, 9, "127.0.0.1", status_cb, &e), 0);
+	RUN_UNTIL(loop, e.error == 1 && e.cb == 1);
+	cr_assert_eq(e.err.code, UDG_ERR_ENOTFOUND);
+	cr_assert_str_eq(e.err_syscall, "bind");
+	cr_assert_eq(e.cb_status, UDG_ERR_ENOTFOUND, "udg also fails the waiting connect");
+	cr_assert_eq(udg_socket_send(s, "x", 1, 9, NULL, sent_cb, &e), 0,
+		     "the next send starts a new implicit bind");
+	RUN_UNTIL(loop, e.error == 2 && e.sent == 1);
+	cr_assert_eq(e.sent_status, UDG_ERR_ENOTFOUND);
+	cr_assert_eq(e.listening, 0);
+	close_all(loop, &s, 1);
+}
+
+/* ---- Passed to the send callback in Node ------------------------------------------------ */
+
+Test(dgram_errors, a_kernel_send_error_reaches_the_callback_and_is_dropped_without_one)
+{
+	udg_loop *loop = new_loop();
+	struct ev e = { 0 };
+	udg_socket *s = new_socket(loop, UDG_UDP4, &e);
+	bind_port(s, "127.0.0.1");
+	static unsigned char big[65508]; /* one byte over the IPv4 UDP payload limit */
+	udg_loop_stats before, after;
+
+	RUN_UNTIL(loop, e.listening == 1);
+	cr_assert_eq(udg_socket_send(s, big, sizeof(big), 9, NULL, sent_cb, &e), 0);
+	RUN_UNTIL(loop, e.sent == 1);
+	cr_assert_eq(e.sent_status, -EMSGSIZE);
+	udg_loop_stats_get(loop, &before);
+	cr_assert_eq(udg_socket_send(s, big, sizeof(big), 9, NULL, NULL, NULL), 0);
+	RUN_UNTIL(loop, (udg_loop_stats_get(loop, &after), after.send_errors > before.send_errors));
+	udg_loop_run(loop, UDG_RUN_NOWAIT);
+	cr_assert_eq(e.error, 0, "Node swallows kernel send errors without a callback");
+	close_all(loop, &s, 1);
+}
+
+Test(dgram_errors, a_family_mismatch_reaches_the_send_callback_as_einval)
+{
+	udg_loop *loop = new_loop();
+	struct ev e = { 0 };
+	udg_socket *s = new_socket(loop, UDG_UDP6, &e);
+
+	cr_assert_eq(udg_socket_send(s, "x", 1, 9, "127.0.0.1", sent_cb, &e), 0,
+		     "accepted: Node reports it asynchronously");
+	cr_assert_eq(e.sent, 0);
+	RUN_UNTIL(loop, e.sent == 1);
+	cr_assert_eq(e.sent_status, -EINVAL);
+	cr_assert_eq(e.error, 0);
+	close_all(loop, &s, 1);
+}
+
+/* ---- udg's own conditions ----------------------------------------------------------------- */
+
+Test(dgram_errors, send_queue_full_when_every_slot_is_taken)
+{
+	udg_loop_options lo;
+	udg_loop_options_init(&lo);
+	lo.send_slots = 2;
+	udg_loop *loop = new_loop_opts(&lo);
+	struct ev e = { 0 };
+	udg_socket *s = new_socket(loop, UDG_UDP4, &e);
+
+	cr_assert_eq(udg_socket_send(s, "a", 1, 9, NULL, sent_cb, &e), 0);
+	cr_assert_eq(udg_socket_send(s, "b", 1, 9, NULL, sent_cb, &e), 0);
+	cr_assert_eq(udg_socket_send(s, "c", 1, 9, NULL, sent_cb, &e), UDG_ERR_SEND_QUEUE_FULL);
+	RUN_UNTIL(loop, e.sent == 2);
+	cr_assert_eq(udg_socket_send(s, "d", 1, 9, NULL, sent_cb, &e), 0, "slots come back");
+	RUN_UNTIL(loop, e.sent == 3);
+	cr_assert_eq(e.sent_status, 0);
+	close_all(loop, &s, 1);
+}
