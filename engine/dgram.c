@@ -540,7 +540,8 @@ UDG_EXPORT int udg_socket_disconnect(udg_socket *s)
 	int r = udg__socket_check(s);
 	if (r != 0)
 		return r;
-	if (s->conn_state != UDG__CONNECTED)
+	/* Until 'connect' is delivered the connect is in progress, as Node's CONNECTING. */
+	if (s->conn_state != UDG__CONNECTED || s->ev_connect.queued)
 		return UDG_ERR_SOCKET_DGRAM_NOT_CONNECTED;
 	struct sockaddr unspec = { .sa_family = AF_UNSPEC };
 	if (connect(s->fd, &unspec, sizeof(unspec)) != 0)

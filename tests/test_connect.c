@@ -477,3 +477,25 @@ Test(connect, a_connect_failing_at_once_is_connecting_until_reported)
 	cr_assert_eq(e.close, 2, "nothing left in flight");
 	cr_assert_eq(udg_loop_close(loop), 0);
 }
+
+Test(connect, disconnect_before_connect_was_reported_is_not_connected)
+{
+	udg_loop *loop = new_loop();
+	struct ev ep = { 0 }, ec = { 0 };
+	udg_socket *s[2] = { new_socket(loop, UDG_UDP4, &ep), new_socket(loop, UDG_UDP4, &ec) };
+	int port = bind_port(s[0], "127.0.0.1");
+	bind_port(s[1], "127.0.0.1");
+
+	/* Node is CONNECTING until 'connect': disconnect() then throws NOT_CONNECTED */
+	cr_assert_eq(udg_socket_connect(s[1], port, NULL, connect_cb, &ec), 0);
+	cr_assert_eq(udg_socket_disconnect(s[1]), UDG_ERR_SOCKET_DGRAM_NOT_CONNECTED);
+	cr_assert_eq(udg_socket_connect(s[1], port, NULL, connect_cb, &ec),
+		     UDG_ERR_SOCKET_DGRAM_IS_CONNECTED);
+	RUN_UNTIL(loop, ec.cb == 1);
+	cr_assert_eq(ec.connect, 1);
+	cr_assert_eq(udg_socket_disconnect(s[1]), 0);
+	cr_assert_eq(udg_socket_connect(s[1], port, NULL, connect_cb, &ec), 0);
+	RUN_UNTIL(loop, ec.cb == 2);
+	cr_assert_eq(ec.connect, 2);
+	close_all(loop, s, 2);
+}
