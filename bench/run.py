@@ -1,0 +1,679 @@
+#!/usr/bin/env python3
+"""bench/run.py — orchestrates the loopback benchmark suite (`make bench` runs it via run.sh).
+
+For every scenario x size it runs each implementation in turn within a repetition (A B C ... A B
+C ...), each role in its own process pinned to its own core, and reports medians, min-max and
+ratios to the raw recvmmsg/sendmmsg base computed within the same repetition. It only measures
+and reports: it never asserts, and never changes system settings. Python 3 stdlib only.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import select
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+IMPLS = ["mmsg", "epoll", "libuv", "node", "udg"]
+SCENARIOS = ["sink", "echo", "latency", "send"]
+SIZES = [64, 512, 1400]
+INFLIGHT = 64          # echo: datagrams the client keeps in flight
+RCVBUF = 4 << 20       # SO_RCVBUF every receiver asks for (the kernel doubles it)
+NOISE_LIMIT = 0.10     # other processes' share of the machine above which a run is repeated once
+READY_TIMEOUT_S = 10.0
+EXIT_SLACK_S = 15.0    # beyond duration + the receivers' grace, a role program is killed
+
+# What each scenario reports. (metric, column title, format, better, headline)
+METRICS = {
+    "sink": [
+        ("cpu_ns_per_dgram", "rx cpu ns/dgram", "{:.0f}", "lower", True),
+        ("recv_per_s", "received/s", "{:,.0f}", "higher", False),
+        ("blast_per_s", "blasted/s", "{:,.0f}", "higher", False),
+        ("drop_pct", "drop %", "{:.1f}", "lower", False),
+        ("rcvbuf_errors", "RcvbufErrors", "{:,.0f}", "lower", False),
+    ],
+    "echo": [
+        ("round_trips_per_s", "round trips/s", "{:,.0f}", "higher", True),
+        ("cpu_ns_per_dgram", "srv cpu ns/dgram", "{:.0f}", "lower", False),
+        ("lost", "lost", "{:,.0f}", "lower", False),
+    ],
+    "latency": [
+        ("p50_us", "RTT p50 us", "{:.1f}", "lower", True),
+        ("p99_us", "RTT p99 us", "{:.1f}", "lower", True),
+        ("cpu_ns_per_dgram", "srv cpu ns/dgram", "{:.0f}", "lower", False),
+        ("samples", "samples", "{:,.0f}", "higher", False),
+    ],
+    "send": [
+        ("sent_per_s", "sent/s", "{:,.0f}", "higher", True),
+        ("delivered_per_s", "delivered/s", "{:,.0f}", "higher", False),
+        ("cpu_ns_per_dgram", "tx cpu ns/dgram", "{:.0f}", "lower", False),
+    ],
+}
+# The io_uring counters, udg only (any scenario).
+UDG_METRICS = [
+    ("enters_per_dgram", "enters/dgram", "{:.3f}", "lower", False),
+    ("cqes_per_iter", "CQEs/iter", "{:.1f}", "higher", False),
+    ("dgrams_per_enter", "dgrams/enter", "{:.1f}", "higher", False),
+]
+
+
+# ---- Machine facts ------------------------------------------------------------------------
+
+def read_file(path, default=""):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return default
+
+
+def cpu_model():
+    for line in read_file("/proc/cpuinfo").splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def sysctl(name):
+    val = read_file("/proc/sys/" + name.replace(".", "/")).strip()
+    return int(val) if val.lstrip("-").isdigit() else (val or None)
+
+
+def cpu_times():
+    """Per-core busy jiffies from /proc/stat: user+nice+system+steal (irq/softirq left out, so
+    the estimate does not depend on whether the kernel accounts them to tasks)."""
+    busy = {}
+    for line in read_file("/proc/stat").splitlines():
+        if line.startswith("cpu") and line[3:4].isdigit():
+            f = line.split()
+            v = [int(x) for x in f[1:]]
+            busy[int(f[0][3:])] = v[0] + v[1] + v[2] + (v[7] if len(v) > 7 else 0)
+    return busy
+
+
+def udp_snmp():
+    lines = [l.split() for l in read_file("/proc/net/snmp").splitlines() if l.startswith("Udp:")]
+    if len(lines) < 2:
+        return {}
+    return {k: int(v) for k, v in zip(lines[0][1:], lines[1][1:])}
+
+
+def git_commit():
+    try:
+        return subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+# ---- Processes -----------------------------------------------------------------------------
+
+class Role:
+    """One role program: started pinned to a core, read for READY, waited for its JSON line."""
+
+    def __init__(self, argv, cpu, name):
+        self.name = name
+        self.buf = b""
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+
+    def ready(self, timeout=READY_TIMEOUT_S):
+        """Wait for "READY <port>"; return the port."""
+        end = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self.buf:
+            left = end - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise RuntimeError(f"{self.name}: no READY within {timeout:.0f}s")
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                raise RuntimeError(f"{self.name}: exited before READY: {self.stderr()}")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        if not line.startswith(b"READY "):
+            raise RuntimeError(f"{self.name}: expected READY, got {line!r}")
+        return int(line.split()[1])
+
+    def stderr(self):
+        try:
+            return self.proc.stderr.read().decode(errors="replace").strip()[-500:]
+        except (OSError, ValueError):
+            return ""
+
+    def result(self, timeout):
+        """Wait for exit; return the last JSON line as a dict."""
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+            raise RuntimeError(f"{self.name}: did not finish within {timeout:.0f}s (killed)")
+        out = self.buf + out
+        lines = [l for l in out.decode(errors="replace").splitlines() if l.startswith("{")]
+        if self.proc.returncode != 0 or not lines:
+            raise RuntimeError(f"{self.name}: exit {self.proc.returncode}: "
+                               f"{err.decode(errors='replace').strip()[-500:]}")
+        return json.loads(lines[-1])
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
+
+class Suite:
+    def __init__(self, args):
+        self.args = args
+        self.bindir = os.path.join(args.build_dir, "bench")
+        cpus = sorted(os.sched_getaffinity(0))
+        # The driver gets the first core and the implementation under test the second.
+        self.driver_cpu = cpus[0]
+        self.impl_cpu = cpus[1] if len(cpus) > 1 else cpus[0]
+        self.notes = []
+        if len(cpus) < 2:
+            self.notes.append("only one CPU available: driver and implementation share it")
+        self.node = shutil.which("node")
+        self.impls = self.available_impls()
+
+    def exe(self, name):
+        return os.path.join(self.bindir, name)
+
+    def available_impls(self):
+        impls = []
+        for impl in self.args.impls:
+            if impl == "node":
+                if not self.node:
+                    self.notes.append("node: not installed (node not on PATH), skipped")
+                    continue
+            elif not os.access(self.exe("bench_" + impl), os.X_OK):
+                self.notes.append(f"{impl}: {self.exe('bench_' + impl)} not built, skipped")
+                continue
+            impls.append(impl)
+        if "mmsg" not in impls:
+            raise SystemExit("bench_mmsg (the ratio base) is not built: run meson/ninja first")
+        return impls
+
+    def impl_argv(self, impl, role, port, size):
+        rest = ["--role", role, "--port", str(port), "--size", str(size),
+                "--duration", str(self.args.duration), "--rcvbuf", str(RCVBUF)]
+        if impl == "node":
+            return [self.node, os.path.join(HERE, "node_peer.js")] + rest
+        return [self.exe("bench_" + impl)] + rest
+
+    def driver_argv(self, role, port, size):
+        return [self.exe("bench_driver"), "--role", role, "--port", str(port), "--size",
+                str(size), "--duration", str(self.args.duration), "--inflight", str(INFLIGHT),
+                "--rcvbuf", str(RCVBUF)]
+
+    # ---- one run --------------------------------------------------------------------------
+
+    def run_once(self, scenario, size, impl):
+        """Run one measurement; returns (metrics dict, raw dict)."""
+        d = self.args.duration
+        limit = d + 5.0 + EXIT_SLACK_S
+        snmp0, busy0, t0, self0 = udp_snmp(), cpu_times(), time.monotonic(), os.times()
+        server = client = None
+        try:
+            if scenario == "send":
+                server = Role(self.driver_argv("sink", 0, size), self.driver_cpu, "driver sink")
+                port = server.ready()
+                client = Role(self.impl_argv(impl, "send", port, size), self.impl_cpu, impl)
+                tx = client.result(limit)
+                rx = server.result(limit)
+                impl_res, driver_res = tx, rx
+            else:
+                role = "sink" if scenario == "sink" else "echo"
+                drole = {"sink": "blast", "echo": "echo-client",
+                         "latency": "latency-client"}[scenario]
+                server = Role(self.impl_argv(impl, role, 0, size), self.impl_cpu, impl)
+                port = server.ready()
+                client = Role(self.driver_argv(drole, port, size), self.driver_cpu, "driver")
+                driver_res = client.result(limit)
+                impl_res = server.result(limit)
+        finally:
+            for p in (client, server):
+                if p:
+                    p.kill()
+        t1, busy1, snmp1, self1 = time.monotonic(), cpu_times(), udp_snmp(), os.times()
+        wall = t1 - t0
+        hz = os.sysconf("SC_CLK_TCK")
+        cores = {self.driver_cpu, self.impl_cpu}
+        busy = sum(busy1.get(c, 0) - busy0.get(c, 0) for c in cores) / hz
+        ours = (impl_res.get("cpu_total_ns", 0) + driver_res.get("cpu_total_ns", 0)) / 1e9
+        ours += (self1.user - self0.user) + (self1.system - self0.system)
+        noise = max(0.0, busy - ours) / (wall * len(cores))
+        m = self.metrics(scenario, impl_res, driver_res)
+        m["rcvbuf_errors"] = snmp1.get("RcvbufErrors", 0) - snmp0.get("RcvbufErrors", 0)
+        if scenario != "sink":
+            del m["rcvbuf_errors"]
+        return m, {"impl": impl_res, "driver": driver_res, "noise": noise, "wall_s": wall}
+
+    @staticmethod
+    def metrics(scenario, r, drv):
+        m = {}
+        count = r.get("count", 0)
+        if count:
+            m["cpu_ns_per_dgram"] = r["cpu_ns"] / count
+        if scenario == "sink":
+            secs = drv["wall_ns"] / 1e9
+            m["recv_per_s"] = count / secs
+            m["blast_per_s"] = drv["sent"] / secs
+            m["drop_pct"] = 100.0 * (drv["sent"] - count) / drv["sent"] if drv["sent"] else 0.0
+        elif scenario == "echo":
+            m["round_trips_per_s"] = drv["round_trips"] / (drv["wall_ns"] / 1e9)
+            m["lost"] = drv["lost"]
+        elif scenario == "latency":
+            m["p50_us"] = drv["p50_ns"] / 1e3
+            m["p99_us"] = drv["p99_ns"] / 1e3
+            m["samples"] = drv["samples"]
+        elif scenario == "send":
+            secs = r["wall_ns"] / 1e9
+            m["sent_per_s"] = count / secs
+            m["delivered_per_s"] = drv["received"] / secs
+        if "enters" in r:
+            dgrams = r.get("datagrams_received", 0) + r.get("datagrams_sent", 0)
+            if dgrams:
+                m["enters_per_dgram"] = r["enters"] / dgrams
+            if r.get("enters"):
+                m["dgrams_per_enter"] = dgrams / r["enters"]
+            if r.get("iterations"):
+                m["cqes_per_iter"] = r["cqes_reaped"] / r["iterations"]
+        return m
+
+    # ---- the whole suite ------------------------------------------------------------------
+
+    def run(self):
+        a = self.args
+        total = len(a.scenarios) * len(a.sizes) * a.reps * len(self.impls)
+        done = 0
+        start = time.monotonic()
+        samples = {}   # (scenario, size, impl) -> [metrics per rep]
+        raws = {}      # impl -> a raw result (versions, rcvbuf, features)
+        noise = []
+        reruns = 0
+        failures = []
+        for scenario in a.scenarios:
+            for size in a.sizes:
+                for rep in range(a.reps):
+                    for impl in self.impls:
+                        done += 1
+                        self.progress(done, total, scenario, size, impl, rep, start)
+                        try:
+                            m, raw = self.run_once(scenario, size, impl)
+                            if raw["noise"] > NOISE_LIMIT:
+                                reruns += 1
+                                m2, raw2 = self.run_once(scenario, size, impl)
+                                if raw2["noise"] < raw["noise"]:
+                                    m, raw = m2, raw2
+                        except (RuntimeError, KeyError, ValueError, OSError) as e:
+                            failures.append(f"{scenario} size={size} {impl} rep {rep + 1}: {e}")
+                            m, raw = None, None
+                        samples.setdefault((scenario, size, impl), []).append(m)
+                        if raw:
+                            noise.append(raw["noise"])
+                            raws.setdefault(impl, {}).setdefault(scenario, raw["impl"])
+        self.progress_end(start)
+        return samples, raws, noise, reruns, failures, time.monotonic() - start
+
+    def progress(self, done, total, scenario, size, impl, rep, start):
+        el = time.monotonic() - start
+        eta = el / (done - 1) * (total - done + 1) if done > 1 else 0
+        line = (f"[{done}/{total}] {scenario} size={size} impl={impl} rep {rep + 1}/"
+                f"{self.args.reps}  elapsed {el:.0f}s eta {eta:.0f}s")
+        if sys.stderr.isatty():
+            sys.stderr.write("\r\033[K" + line)
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    def progress_end(self, start):
+        if sys.stderr.isatty():
+            sys.stderr.write("\r\033[K")
+        sys.stderr.write(f"benchmark runs done in {time.monotonic() - start:.0f}s\n")
+
+
+# ---- Aggregation and reporting -------------------------------------------------------------
+
+def aggregate(samples, impls, scenarios, sizes):
+    """One record per scenario x size x impl x metric: median, min, max and the median of the
+    per-repetition ratios to mmsg."""
+    records = []
+    for scenario in scenarios:
+        for size in sizes:
+            base = samples.get((scenario, size, "mmsg"), [])
+            for impl in impls:
+                reps = samples.get((scenario, size, impl), [])
+                names = [m[0] for m in METRICS[scenario]]
+                if impl == "udg":
+                    names += [m[0] for m in UDG_METRICS]
+                for name in names:
+                    vals = [r[name] for r in reps if r and name in r]
+                    if not vals:
+                        continue
+                    ratios = []
+                    for r, b in zip(reps, base):
+                        if r and b and name in r and b.get(name):
+                            ratios.append(r[name] / b[name])
+                    records.append({
+                        "scenario": scenario, "size": size, "impl": impl, "metric": name,
+                        "median": statistics.median(vals), "min": min(vals), "max": max(vals),
+                        "ratio_to_mmsg": statistics.median(ratios) if ratios else None,
+                        "reps": len(vals),
+                    })
+    return records
+
+
+def find(records, scenario, size, impl, metric):
+    for r in records:
+        if (r["scenario"], r["size"], r["impl"], r["metric"]) == (scenario, size, impl, metric):
+            return r
+    return None
+
+
+def fmt_cell(fmt, rec, with_range):
+    if rec is None:
+        return "-"
+    s = fmt.format(rec["median"])
+    if with_range and rec["min"] != rec["max"]:
+        s += " (" + fmt.format(rec["min"]) + "-" + fmt.format(rec["max"]) + ")"
+    return s
+
+
+def table(records, impls, scenarios, sizes, markdown=False):
+    """The results as text: one block per scenario, a row per size x impl."""
+    out = []
+    for scenario in scenarios:
+        cols = METRICS[scenario]
+        extra = UDG_METRICS if "udg" in impls else []
+        head = ["size", "impl"]
+        for _, title, _, better, headline in cols:
+            head.append(title)
+            if headline:
+                head.append("x mmsg")
+        head += [t for _, t, _, _, _ in extra]
+        rows = []
+        for size in sizes:
+            for impl in impls:
+                row = [str(size), impl]
+                for name, _, fmt, _, headline in cols:
+                    rec = find(records, scenario, size, impl, name)
+                    row.append(fmt_cell(fmt, rec, headline))
+                    if headline:
+                        ratio = rec and rec["ratio_to_mmsg"]
+                        row.append(f"{ratio:.2f}" if ratio is not None and rec else "-")
+                for name, _, fmt, _, _ in extra:
+                    rec = find(records, scenario, size, impl, name)
+                    row.append(fmt_cell(fmt, rec, False) if impl == "udg" else "")
+                rows.append(row)
+        title = {
+            "sink": "sink: fixed sendmmsg blaster -> receiver under test",
+            "echo": f"echo: fixed client keeps {INFLIGHT} in flight -> echo server under test",
+            "latency": "latency: fixed client, K=1 ping-pong -> echo server under test",
+            "send": "send: sender under test -> fixed recvmmsg sink",
+        }[scenario]
+        if markdown:
+            out.append(f"### {title}\n")
+            out.append("| " + " | ".join(head) + " |")
+            out.append("|" + "|".join("---" for _ in head) + "|")
+            out += ["| " + " | ".join(r) + " |" for r in rows]
+            out.append("")
+        else:
+            widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+            out.append(f"== {title}")
+            out.append("  ".join(h.rjust(w) for h, w in zip(head, widths)))
+            for i, r in enumerate(rows):
+                if i and i % len(impls) == 0:
+                    out.append("")
+                out.append("  ".join(c.rjust(w) for c, w in zip(r, widths)))
+            out.append("")
+    return "\n".join(out)
+
+
+# The targets udg is judged on: (label, scenario, metric, comparison, bound).
+TARGETS = [
+    ("receiver CPU/dgram <= 0.90 x mmsg", "sink", "cpu_ns_per_dgram", "le", 0.90),
+    ("echo round trips/s >= 1.00 x mmsg", "echo", "round_trips_per_s", "ge", 1.00),
+    ("K=1 RTT p50 <= 1.05 x mmsg", "latency", "p50_us", "le", 1.05),
+    ("K=1 RTT p99 <= 1.05 x mmsg", "latency", "p99_us", "le", 1.05),
+    ("send datagrams/s >= 1.00 x mmsg", "send", "sent_per_s", "ge", 1.00),
+]
+
+
+def targets(records, scenarios, sizes):
+    """The targets as (text line, met or None) for udg."""
+    lines = []
+    for label, scenario, metric, cmp, bound in TARGETS:
+        if scenario not in scenarios:
+            continue
+        for size in sizes:
+            rec = find(records, scenario, size, "udg", metric)
+            ratio = rec and rec["ratio_to_mmsg"]
+            if ratio is None:
+                lines.append((f"{label:38s} size={size:<5d} not measured", None))
+                continue
+            ok = ratio <= bound if cmp == "le" else ratio >= bound
+            lines.append((f"{label:38s} size={size:<5d} measured {ratio:.2f}", ok))
+    for scenario in ("sink", "echo", "send"):
+        if scenario not in scenarios:
+            continue
+        for size in sizes:
+            rec = find(records, scenario, size, "udg", "enters_per_dgram")
+            label = f"io_uring_enter/dgram <= 0.10 ({scenario})"
+            if rec is None:
+                lines.append((f"{label:38s} size={size:<5d} not measured", None))
+                continue
+            ok = rec["median"] <= 0.10
+            lines.append((f"{label:38s} size={size:<5d} measured {rec['median']:.3f}", ok))
+    return lines
+
+
+def mark(ok):
+    return {True: "✓", False: "✗", None: "?"}[ok]
+
+
+def chart(records, impls, sizes, path, title):
+    """A PNG of the headline ratios (one panel per headline metric, bars per implementation)."""
+    if not shutil.which("gnuplot"):
+        return "gnuplot not installed: no chart"
+    panels = [("sink", "cpu_ns_per_dgram", "sink: receiver CPU ns/dgram (lower is better)"),
+              ("echo", "round_trips_per_s", "echo: round trips/s (higher is better)"),
+              ("latency", "p50_us", "latency: RTT p50 (lower is better)"),
+              ("latency", "p99_us", "latency: RTT p99 (lower is better)"),
+              ("send", "sent_per_s", "send: datagrams/s (higher is better)")]
+    others = [i for i in impls if i != "mmsg"]
+    datadir = os.path.dirname(path)
+    datafile = os.path.join(datadir, "latest-ratios.dat")
+    plots = []
+    with open(datafile, "w") as f:
+        block = 0
+        for scenario, metric, ptitle in panels:
+            rows = []
+            for size in sizes:
+                vals = []
+                for impl in others:
+                    rec = find(records, scenario, size, impl, metric)
+                    r = rec and rec["ratio_to_mmsg"]
+                    vals.append(f"{r:.4f}" if r else "NaN")
+                rows.append(f"{size} " + " ".join(vals))
+            if all(all(v == "NaN" for v in r.split()[1:]) for r in rows):
+                continue
+            f.write(f"# {scenario} {metric}\nsize " + " ".join(others) + "\n")
+            f.write("\n".join(rows) + "\n\n\n")
+            plots.append((block, ptitle))
+            block += 1
+    if not plots:
+        return "no ratios to chart"
+    cols = 3
+    nrows = (len(plots) + cols - 1) // cols
+    script = [
+        f"set terminal pngcairo size 1500,{450 * nrows} font 'sans,10'",
+        f"set output '{path}'",
+        f"set multiplot layout {nrows},{cols} title \"{title}\"",
+        "set style data histogram", "set style histogram clustered gap 1",
+        "set style fill solid 0.85 border -1", "set boxwidth 0.9",
+        "set logscale y 2", "set grid ytics", "set key top left font ',8'",
+        "set ylabel 'ratio to mmsg (log scale)'", "set xlabel 'payload bytes'",
+        "set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 2 lc rgb 'black'",
+    ]
+    colors = {"epoll": "#4477aa", "libuv": "#228833", "node": "#ccbb44", "udg": "#ee6677"}
+    for block, ptitle in plots:
+        script.append(f"set title '{ptitle}'")
+        parts = []
+        for i, impl in enumerate(others):
+            src = f"'{datafile}' index {block} using {i + 2}:xtic(1)" if i == 0 else \
+                "'' index {0} using {1}".format(block, i + 2)
+            parts.append(f"{src} title '{impl}' lc rgb '{colors.get(impl, '#888888')}'")
+        script.append("plot " + ", ".join(parts))
+    script.append("unset multiplot")
+    r = subprocess.run(["gnuplot"], input="\n".join(script), text=True, capture_output=True)
+    if r.returncode != 0:
+        return "gnuplot failed: " + r.stderr.strip()[-300:]
+    return None
+
+
+def run_micro(build_dir, seconds):
+    """Run the google-benchmark micro-benchmarks briefly, if built; returns parsed JSON."""
+    exe = os.path.join(build_dir, "bench", "bench_micro")
+    if not os.access(exe, os.X_OK):
+        return None, "bench_micro not built (needs g++ and libbenchmark-dev)"
+    out = os.path.join(HERE, "results", "micro.json")
+    try:
+        subprocess.run([exe, f"--benchmark_min_time={seconds}", "--benchmark_format=console",
+                        f"--benchmark_out={out}", "--benchmark_out_format=json"],
+                       check=True, timeout=120, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True)
+        with open(out) as f:
+            data = json.load(f)
+    except (OSError, subprocess.SubprocessError, ValueError) as e:
+        return None, f"bench_micro failed: {e}"
+    return [{"name": b["name"], "items_per_second": b.get("items_per_second"),
+             "ns_per_iter": b.get("real_time")} for b in data.get("benchmarks", [])], None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build-dir", default=os.environ.get("BUILD_DIR", "build-release"))
+    ap.add_argument("--quick", action="store_true", default=os.environ.get("QUICK") == "1")
+    ap.add_argument("--impls", default=os.environ.get("BENCH_IMPLS", ",".join(IMPLS)))
+    ap.add_argument("--scenarios", default=os.environ.get("BENCH_SCENARIOS",
+                                                          ",".join(SCENARIOS)))
+    ap.add_argument("--sizes", default=None)
+    ap.add_argument("--reps", type=int, default=None)
+    ap.add_argument("--duration", type=float, default=None)
+    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--no-micro", action="store_true")
+    args = ap.parse_args()
+    if not os.path.isabs(args.build_dir):
+        args.build_dir = os.path.join(ROOT, args.build_dir)
+    # QUICK drops the 512-byte size, uses 2 repetitions of 0.4 s and a shorter micro run.
+    args.sizes = [int(s) for s in (args.sizes or ("64,1400" if args.quick else
+                                                  ",".join(map(str, SIZES)))).split(",")]
+    args.reps = args.reps or (2 if args.quick else 3)
+    args.duration = args.duration or (0.4 if args.quick else 1.0)
+    args.impls = [i for i in args.impls.split(",") if i]
+    args.scenarios = [s for s in args.scenarios.split(",") if s]
+
+    suite = Suite(args)
+    header = {
+        "type": "header",
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "git_commit": git_commit(),
+        "kernel": platform.release(),
+        "cpu_model": cpu_model(),
+        "cpus_online": os.cpu_count(),
+        "cpus_used": {"driver": suite.driver_cpu, "impl": suite.impl_cpu},
+        "net.core.rmem_max": sysctl("net.core.rmem_max"),
+        "net.core.wmem_max": sysctl("net.core.wmem_max"),
+        "euid": os.geteuid(),
+        "rcvbuf_requested": RCVBUF,
+        "quick": args.quick, "reps": args.reps, "duration_s": args.duration,
+        "sizes": args.sizes, "impls": suite.impls, "scenarios": args.scenarios,
+        "echo_inflight": INFLIGHT, "noise_limit": NOISE_LIMIT,
+    }
+    print(f"udg loopback benchmark — {header['date']}, commit {header['git_commit']}")
+    print(f"machine: {header['cpu_model']}, {header['cpus_online']} CPUs, kernel "
+          f"{header['kernel']}; driver on CPU {suite.driver_cpu}, implementation on CPU "
+          f"{suite.impl_cpu}")
+    print(f"settings: net.core.rmem_max={header['net.core.rmem_max']} "
+          f"SO_RCVBUF requested {RCVBUF} ({'root: drivers use SO_RCVBUFFORCE' if os.geteuid() == 0 else 'not root'}); "
+          f"{args.reps} reps x {args.duration}s, sizes {args.sizes}"
+          f"{' (QUICK)' if args.quick else ''}")
+    for n in suite.notes:
+        print("note: " + n)
+    sys.stdout.flush()
+
+    samples, raws, noise, reruns, failures, elapsed = suite.run()
+    records = aggregate(samples, suite.impls, args.scenarios, args.sizes)
+
+    header["rcvbuf_obtained"] = {i: next((r.get("rcvbuf") for r in raws.get(i, {}).values()
+                                          if r.get("rcvbuf")), None) for i in suite.impls}
+    header["versions"] = {i: next((r.get("version") for r in raws.get(i, {}).values()
+                                   if r.get("version")), None) for i in suite.impls}
+    udg_raw = next(iter(raws.get("udg", {}).values()), {})
+    header["udg_features"] = udg_raw.get("features")
+    header["noise"] = {"median": statistics.median(noise) if noise else None,
+                       "max": max(noise) if noise else None, "reruns": reruns}
+    header["failures"] = failures
+    header["notes"] = suite.notes
+    header["elapsed_s"] = round(elapsed, 1)
+
+    print()
+    print(f"settings in force: SO_RCVBUF obtained {header['rcvbuf_obtained']}")
+    if header["udg_features"]:
+        print(f"udg ring features: {header['udg_features']}")
+    print(f"noise (other processes' share of the two cores): median "
+          f"{100 * (header['noise']['median'] or 0):.1f}%, max "
+          f"{100 * (header['noise']['max'] or 0):.1f}%, {reruns} run(s) repeated")
+    print("values: median (min-max) over repetitions; x mmsg: median of per-repetition ratios\n")
+    text = table(records, suite.impls, args.scenarios, args.sizes)
+    print(text)
+    if "udg" in suite.impls:
+        print("== targets (udg, ratios to mmsg measured in this run)")
+        for line, ok in targets(records, args.scenarios, args.sizes):
+            print(f"  {mark(ok)} {line}")
+        print()
+    for f in failures:
+        print("FAILED: " + f)
+
+    if not args.no_micro:
+        micro, why = run_micro(args.build_dir, 0.05 if args.quick else 0.2)
+        header["micro"] = micro
+        if micro:
+            print("== micro-benchmarks (google-benchmark; bench/results/micro.json)")
+            for b in micro:
+                ips = b["items_per_second"]
+                print(f"  {b['name']:50s} {ips / 1e6 if ips else 0:10.2f} M items/s")
+            print()
+        elif why:
+            print("micro-benchmarks: " + why)
+
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "latest.json"), "w") as f:
+        json.dump([header] + records, f, indent=1)
+        f.write("\n")
+    with open(os.path.join(args.out, "latest.txt"), "w") as f:
+        f.write(text + "\n")
+    with open(os.path.join(args.out, "latest.md"), "w") as f:
+        f.write(table(records, suite.impls, args.scenarios, args.sizes, markdown=True))
+        if "udg" in suite.impls:
+            f.write("\n### Targets (udg)\n\n")
+            for line, ok in targets(records, args.scenarios, args.sizes):
+                f.write(f"- {mark(ok)} `{line}`\n")
+    why = chart(records, suite.impls, args.sizes, os.path.join(args.out, "latest.png"),
+                f"udg loopback benchmark: ratio to raw recvmmsg/sendmmsg ({header['cpu_model']}, "
+                f"kernel {header['kernel']})")
+    print(f"results: {os.path.relpath(os.path.join(args.out, 'latest.json'), ROOT)}, "
+          f"chart: {why or os.path.relpath(os.path.join(args.out, 'latest.png'), ROOT)}")
+    return 1 if failures and len(failures) > len(noise) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
