@@ -273,3 +273,295 @@ Test(send, send_to_answers_a_sender_through_its_raw_rinfo_address)
 	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
 	cr_assert_eq(udg_loop_close(loop), 0);
 }
+
+/* ---- Send-area behaviour (Node rules 18-19, 29-36, 67) ---------------------------------- */
+
+static void send_wake_up(udg_timer *t, void *user)
+{
+}
+
+/* Run until cond holds, waking every 10 ms and giving up after about 5 s. */
+#define SEND_RUN_UNTIL(loop, cond)                                                            \
+	do {                                                                                  \
+		udg_timer *t_;                                                                \
+		cr_assert_eq(udg_timer_new((loop), &t_), 0);                                  \
+		cr_assert_eq(udg_timer_start(t_, 10000000, 10000000, send_wake_up, NULL), 0); \
+		for (int i_ = 0; i_ < 500 && !(cond); i_++)                                   \
+			cr_assert_geq(udg_loop_run((loop), UDG_RUN_ONCE), 0);                 \
+		udg_timer_free(t_);                                                           \
+		cr_assert((cond), "timed out waiting for " #cond);                            \
+	} while (0)
+
+static void close_pair(udg_loop *loop, udg_socket *a, udg_socket *b)
+{
+	cr_assert_eq(udg_socket_close(a, NULL, NULL), 0);
+	cr_assert_eq(udg_socket_close(b, NULL, NULL), 0);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+struct order {
+	int seq;
+	int listening_at;
+	int sent_at[4];
+	int sent;
+};
+
+static void order_listening(udg_socket *s, void *user)
+{
+	struct order *o = user;
+	o->listening_at = ++o->seq;
+}
+
+static void order_sent(udg_socket *s, int status, size_t bytes, void *user)
+{
+	struct order *o = user;
+	cr_assert_eq(status, 0);
+	o->sent_at[o->sent++] = ++o->seq;
+}
+
+Test(send, an_implicit_bind_sends_after_listening_and_counts_only_sends_in_flight)
+{
+	udg_loop *loop = new_loop();
+	struct rx rx = { 0 };
+	udg_socket *r = new_receiver(loop, UDG_UDP4, &rx);
+	udg_address ra;
+	cr_assert_eq(udg_socket_address(r, &ra), 0);
+	struct order ord = { 0 };
+	udg_socket_options o;
+	udg_socket_options_init(&o, UDG_UDP4);
+	o.on_listening = order_listening;
+	o.user = &ord;
+	udg_socket *s;
+	cr_assert_eq(udg_socket_new(loop, &o, &s), 0);
+
+	cr_assert_eq(udg_socket_send(s, "ab", 2, ra.port, NULL, order_sent, &ord), 0);
+	cr_assert_eq(udg_socket_send(s, "cde", 3, ra.port, NULL, order_sent, &ord), 0);
+	cr_assert_eq(udg_socket_get_send_queue_count(s), 0, "waiting for bind: not counted");
+	cr_assert_eq(udg_socket_get_send_queue_size(s), 0);
+	cr_assert_eq(ord.sent + ord.listening_at, 0);
+	SEND_RUN_UNTIL(loop, ord.sent == 2 && rx.messages == 2);
+	cr_assert_gt(ord.listening_at, 0);
+	cr_assert_lt(ord.listening_at, ord.sent_at[0], "'listening' before any send is processed");
+	cr_assert_lt(ord.sent_at[0], ord.sent_at[1], "callbacks in call order");
+	cr_assert_eq(udg_socket_get_send_queue_count(s), 0);
+	cr_assert_eq(rx.last_len, 3);
+	close_pair(loop, r, s);
+}
+
+Test(send, the_callback_never_runs_inside_send)
+{
+	udg_loop *loop = new_loop();
+	struct rx rx = { 0 };
+	udg_socket *r = new_receiver(loop, UDG_UDP6, &rx);
+	udg_address ra;
+	cr_assert_eq(udg_socket_address(r, &ra), 0);
+	udg_socket *s = new_sender(loop, UDG_UDP6);
+	SEND_RUN_UNTIL(loop, rx.listening == 1);
+	struct sent ok = { 0 }, bad = { 0 }, conn = { 0 };
+
+	cr_assert_eq(udg_socket_send(s, "x", 1, ra.port, NULL, sent_cb, &ok), 0);
+	cr_assert_eq(ok.calls, 0, "unbound");
+	SEND_RUN_UNTIL(loop, ok.calls == 1);
+	cr_assert_eq(udg_socket_send(s, "x", 1, ra.port, NULL, sent_cb, &ok), 0);
+	cr_assert_eq(ok.calls, 1, "bound");
+	cr_assert_eq(udg_socket_send(s, "x", 1, ra.port, "127.0.0.1", sent_cb, &bad), 0);
+	cr_assert_eq(bad.calls, 0, "an error known at once is still reported later");
+	cr_assert_eq(udg_socket_connect(s, ra.port, NULL, NULL, NULL), 0);
+	SEND_RUN_UNTIL(loop, ok.calls == 2 && bad.calls == 1);
+	cr_assert_eq(udg_socket_send(s, "x", 1, 0, NULL, sent_cb, &conn), 0);
+	cr_assert_eq(conn.calls, 0, "connected");
+	SEND_RUN_UNTIL(loop, conn.calls == 1 && rx.messages == 3);
+	cr_assert_eq(conn.status, 0);
+	close_pair(loop, r, s);
+}
+
+Test(send, a_datagram_over_the_ipv4_limit_fails_with_emsgsize_through_the_callback)
+{
+	udg_loop *loop = new_loop();
+	struct rx rx = { 0 };
+	udg_socket *r = new_receiver(loop, UDG_UDP4, &rx);
+	udg_address ra;
+	cr_assert_eq(udg_socket_address(r, &ra), 0);
+	udg_socket *s = new_sender(loop, UDG_UDP4);
+	static unsigned char big[65508];
+	struct sent max = { 0 }, over = { 0 };
+
+	/* 65535 - 20 (IPv4 header) - 8 (UDP header) = 65507 bytes of payload at most */
+	cr_assert_eq(udg_socket_send(s, big, 65507, ra.port, NULL, sent_cb, &max), 0);
+	cr_assert_eq(udg_socket_send(s, big, 65508, ra.port, NULL, sent_cb, &over), 0);
+	SEND_RUN_UNTIL(loop, max.calls == 1 && over.calls == 1);
+	cr_assert_eq(max.status, 0);
+	cr_assert_eq(max.bytes, 65507);
+	cr_assert_eq(over.status, -EMSGSIZE, "%s", udg_err_name(over.status));
+	cr_assert_str_eq(udg_err_name(over.status), "EMSGSIZE");
+	cr_assert_eq(over.bytes, 65508, "bytes is the datagram's length even on failure");
+	SEND_RUN_UNTIL(loop, rx.messages == 1);
+	cr_assert(rx.last_rinfo.truncated, "the receiver's 2 KiB buffer holds only the head");
+	cr_assert_eq(rx.last_rinfo.size, 65507);
+	close_pair(loop, r, s);
+}
+
+Test(send, a_literal_of_the_other_family_calls_back_with_einval)
+{
+	udg_loop *loop = new_loop();
+	udg_socket *s4 = new_sender(loop, UDG_UDP4);
+	udg_socket *s6 = new_sender(loop, UDG_UDP6);
+	struct sent st4 = { 0 }, st6 = { 0 };
+
+	cr_assert_eq(udg_socket_send(s4, "x", 1, 1234, "::1", sent_cb, &st4), 0);
+	cr_assert_eq(udg_socket_send(s6, "x", 1, 1234, "127.0.0.1", sent_cb, &st6), 0);
+	SEND_RUN_UNTIL(loop, st4.calls == 1 && st6.calls == 1);
+	cr_assert_eq(st4.status, -EINVAL);
+	cr_assert_eq(st6.status, -EINVAL);
+	cr_assert_eq(st4.bytes, 1);
+	close_pair(loop, s4, s6);
+}
+
+Test(send, a_connected_send_with_a_port_or_address_is_is_connected)
+{
+	udg_loop *loop = new_loop();
+	struct rx rx = { 0 };
+	udg_socket *r = new_receiver(loop, UDG_UDP4, &rx);
+	udg_address ra;
+	cr_assert_eq(udg_socket_address(r, &ra), 0);
+	udg_socket *s = new_sender(loop, UDG_UDP4);
+	cr_assert_eq(udg_socket_connect(s, ra.port, "127.0.0.1", NULL, NULL), 0);
+	SEND_RUN_UNTIL(loop, rx.listening == 1);
+
+	cr_assert_eq(udg_socket_send(s, "x", 1, ra.port, NULL, NULL, NULL),
+		     UDG_ERR_SOCKET_DGRAM_IS_CONNECTED, "even the peer's own port");
+	cr_assert_eq(udg_socket_send(s, "x", 1, 0, "127.0.0.1", NULL, NULL),
+		     UDG_ERR_SOCKET_DGRAM_IS_CONNECTED);
+	cr_assert_eq(udg_socket_send_range(s, "xy", 2, 0, 1, ra.port, "127.0.0.1", NULL, NULL),
+		     UDG_ERR_SOCKET_DGRAM_IS_CONNECTED);
+	udg_buf b = { "x", 1 };
+	cr_assert_eq(udg_socket_sendv(s, &b, 1, 1, NULL, NULL, NULL),
+		     UDG_ERR_SOCKET_DGRAM_IS_CONNECTED);
+	cr_assert_eq(udg_socket_get_send_queue_count(s), 0, "refused sends change nothing");
+	close_pair(loop, r, s);
+}
+
+Test(send, queue_size_and_count_are_exact_after_two_connected_sends)
+{
+	udg_loop *loop = new_loop();
+	struct rx rx = { 0 };
+	udg_socket *r = new_receiver(loop, UDG_UDP4, &rx);
+	udg_address ra;
+	cr_assert_eq(udg_socket_address(r, &ra), 0);
+	udg_socket *s = new_sender(loop, UDG_UDP4);
+	struct sent st = { 0 };
+	cr_assert_eq(udg_socket_get_send_queue_size(s), 0, "fresh socket");
+	cr_assert_eq(udg_socket_get_send_queue_count(s), 0);
+	cr_assert_eq(udg_socket_connect(s, ra.port, NULL, NULL, NULL), 0);
+	SEND_RUN_UNTIL(loop, rx.listening == 1);
+	udg_loop_run(loop, UDG_RUN_NOWAIT); /* deliver the sender's 'listening' and 'connect' */
+
+	cr_assert_eq(udg_socket_send(s, "hello", 5, 0, NULL, sent_cb, &st), 0);
+	cr_assert_eq(udg_socket_send(s, "world", 5, 0, NULL, sent_cb, &st), 0);
+	cr_assert_eq(udg_socket_get_send_queue_size(s), 10, "synchronously after the calls");
+	cr_assert_eq(udg_socket_get_send_queue_count(s), 2);
+	SEND_RUN_UNTIL(loop, st.calls == 2);
+	cr_assert_eq(udg_socket_get_send_queue_size(s), 0, "0 after completion");
+	cr_assert_eq(udg_socket_get_send_queue_count(s), 0);
+	close_pair(loop, r, s);
+}
+
+/* A receiver that keeps a copy of the last datagram, however large. */
+struct big_rx {
+	int messages;
+	size_t len;
+	unsigned char data[4096];
+};
+
+static void big_message(udg_socket *s, const void *data, size_t len, const udg_rinfo *ri,
+			void *user)
+{
+	struct big_rx *b = user;
+	cr_assert_not(ri->truncated);
+	cr_assert_leq(len, sizeof(b->data));
+	memcpy(b->data, data, len);
+	b->len = len;
+	b->messages++;
+}
+
+static udg_loop *new_loop_big_buffers(void)
+{
+	udg_loop_options lo;
+	udg_loop_options_init(&lo);
+	lo.recv_buf_size = 8192; /* a 4000-byte datagram fits in one receive buffer */
+	udg_loop *loop;
+	cr_assert_eq(udg_loop_new(&lo, &loop), 0);
+	return loop;
+}
+
+static udg_socket *new_big_receiver(udg_loop *loop, struct big_rx *b, int *port)
+{
+	udg_socket_options o;
+	udg_socket_options_init(&o, UDG_UDP4);
+	o.on_message = big_message;
+	o.user = b;
+	udg_socket *r;
+	cr_assert_eq(udg_socket_new(loop, &o, &r), 0);
+	cr_assert_eq(udg_socket_bind(r, 0, "127.0.0.1", NULL, NULL), 0);
+	udg_address a;
+	cr_assert_eq(udg_socket_address(r, &a), 0);
+	*port = a.port;
+	return r;
+}
+
+Test(send, a_send_without_callback_copies_the_payload)
+{
+	udg_loop *loop = new_loop_big_buffers();
+	struct big_rx b = { 0 };
+	int port;
+	udg_socket *r = new_big_receiver(loop, &b, &port);
+	udg_socket *s = new_sender(loop, UDG_UDP4);
+	cr_assert_eq(udg_socket_bind(s, 0, "127.0.0.1", NULL, NULL), 0);
+	udg_loop_run(loop, UDG_RUN_NOWAIT); /* 'listening': sends now go straight out */
+	static unsigned char small[100], large[4000], expect_large[4000];
+
+	/* small: copied into the send slot; large (over 2 KiB): copied to the heap */
+	memset(small, 'a', sizeof(small));
+	cr_assert_eq(udg_socket_send(s, small, sizeof(small), port, NULL, NULL, NULL), 0);
+	memset(small, 'X', sizeof(small)); /* the caller may reuse it at once */
+	SEND_RUN_UNTIL(loop, b.messages == 1);
+	cr_assert_eq(b.len, sizeof(small));
+	for (size_t i = 0; i < b.len; i++)
+		cr_assert_eq(b.data[i], 'a', "byte %zu was overwritten after the call", i);
+
+	for (size_t i = 0; i < sizeof(large); i++)
+		large[i] = expect_large[i] = (unsigned char)(i * 13 + 1);
+	cr_assert_eq(udg_socket_send(s, large, sizeof(large), port, NULL, NULL, NULL), 0);
+	memset(large, 0, sizeof(large));
+	SEND_RUN_UNTIL(loop, b.messages == 2);
+	cr_assert_eq(b.len, sizeof(large));
+	cr_assert_eq(memcmp(b.data, expect_large, sizeof(large)), 0);
+	close_pair(loop, r, s);
+}
+
+Test(send, a_send_with_a_callback_borrows_the_payload_until_it_runs)
+{
+	udg_loop *loop = new_loop_big_buffers();
+	struct big_rx b = { 0 };
+	int port;
+	udg_socket *r = new_big_receiver(loop, &b, &port);
+	udg_socket *s = new_sender(loop, UDG_UDP4);
+	cr_assert_eq(udg_socket_bind(s, 0, "127.0.0.1", NULL, NULL), 0);
+	udg_loop_run(loop, UDG_RUN_NOWAIT);
+	static unsigned char buf[64];
+	struct sent st = { 0 };
+
+	memset(buf, 'a', sizeof(buf));
+	cr_assert_eq(udg_socket_send(s, buf, sizeof(buf), port, NULL, sent_cb, &st), 0);
+	/* Not copied: the kernel reads the caller's memory when the loop submits the send, so a
+	 * change made before then is what goes out. (Callers must not do this; the test shows
+	 * that the bytes are borrowed, not copied.) */
+	memset(buf, 'b', sizeof(buf));
+	SEND_RUN_UNTIL(loop, st.calls == 1 && b.messages == 1);
+	cr_assert_eq(st.status, 0);
+	cr_assert_eq(b.len, sizeof(buf));
+	cr_assert_eq(b.data[0], 'b');
+	cr_assert_eq(b.data[sizeof(buf) - 1], 'b');
+	close_pair(loop, r, s);
+}
