@@ -306,6 +306,8 @@ static int adopt_fd(udg_socket *s, int fd)
 	int type = 0, domain = 0;
 	socklen_t len = sizeof(type);
 
+	if (s->fd >= 0)
+		return -EBUSY; /* a membership call made the OS socket: libuv's open() says EBUSY */
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
 		return errno == ENOTSOCK ? UDG_ERR_INVALID_FD_TYPE : -errno;
 	len = sizeof(domain);

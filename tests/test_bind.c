@@ -520,3 +520,48 @@ Test(bind, the_callback_runs_after_listening_once_and_only_on_success)
 	cr_assert_str_eq(eb.err_address, "::1");
 	close_all(loop, s, 2);
 }
+
+Test(bind, fd_of_the_other_family_is_refused)
+{
+	udg_loop *loop = new_loop();
+	struct ev e;
+	ev_init(&e, loop);
+	udg_socket *s = new_socket(loop, UDG_UDP4, &e);
+	int fd6 = socket(AF_INET6, SOCK_DGRAM, 0);
+	cr_assert_geq(fd6, 0);
+
+	udg_bind_options bo;
+	udg_bind_options_init(&bo);
+	bo.fd = fd6;
+	cr_assert_eq(udg_socket_bind_ex(s, &bo, on_bound, &e), -EAFNOSUPPORT);
+	cr_assert_neq(fcntl(fd6, F_GETFD), -1, "a refused fd is left alone");
+	close(fd6);
+	close_all(loop, &s, 1);
+}
+
+Test(bind, fd_after_a_membership_created_the_socket_is_ebusy)
+{
+	udg_loop *loop = new_loop();
+	struct ev e;
+	ev_init(&e, loop);
+	udg_socket *s = new_socket(loop, UDG_UDP4, &e);
+	udg_address a;
+
+	/* libuv binds the OS socket for a membership on an unbound socket (rule 63), whatever
+	 * the kernel then says about the group */
+	udg_socket_add_membership(s, "239.1.2.3", NULL);
+	cr_assert_eq(udg_socket_address(s, &a), 0);
+	cr_assert_str_eq(a.address, "0.0.0.0");
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	cr_assert_geq(fd, 0);
+	udg_bind_options bo;
+	udg_bind_options_init(&bo);
+	bo.fd = fd;
+	cr_assert_eq(udg_socket_bind_ex(s, &bo, on_bound, &e), -EBUSY,
+		     "Node's \"open EBUSY\": the handle already has a socket");
+	cr_assert_neq(fcntl(fd, F_GETFD), -1);
+	close(fd);
+	udg_loop_run(loop, UDG_RUN_NOWAIT);
+	cr_assert_eq(e.bound + e.listening, 0);
+	close_all(loop, &s, 1);
+}
