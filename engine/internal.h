@@ -291,6 +291,11 @@ UDG__HIDDEN void udg__recv_complete(udg_loop *loop, struct udg__op *op, int res,
 UDG__HIDDEN void udg__send_complete(udg_loop *loop, struct udg__op *op, int res);
 UDG__HIDDEN void udg__recv_arm(udg_socket *s);
 UDG__HIDDEN void udg__recv_buffers_returned(udg_loop *loop);
+/* Read one multishot recvmsg buffer (header, name, control, payload as the kernel lays them out
+ * for template tmpl) into rinfo and the payload span; false when it holds no datagram. Never
+ * reads outside buf[0..len). Factored out of the receive path so it can be fuzzed. */
+UDG__HIDDEN bool udg__recv_parse(unsigned char *buf, int len, struct msghdr *tmpl,
+				 udg_rinfo *rinfo, const void **payload, size_t *payload_len);
 UDG__HIDDEN void udg__socket_op_done(udg_socket *s);
 UDG__HIDDEN int udg__sends_init(udg_loop *loop);
 UDG__HIDDEN void udg__sends_fini(udg_loop *loop);

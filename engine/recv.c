@@ -50,30 +50,41 @@ void udg__recv_buffers_returned(udg_loop *loop)
 	}
 }
 
-static void deliver(udg_socket *s, unsigned char *buf, int len)
+bool udg__recv_parse(unsigned char *buf, int len, struct msghdr *tmpl, udg_rinfo *rinfo,
+		     const void **payload, size_t *payload_len)
 {
-	struct io_uring_recvmsg_out *o = io_uring_recvmsg_validate(buf, len, &s->recv_msg);
+	struct io_uring_recvmsg_out *o = io_uring_recvmsg_validate(buf, len, tmpl);
 
 	if (UDG__UNLIKELY(!o))
-		return;
+		return false;
 	/* A zero-length read without a peer address is not a datagram (Node ignores it too). */
 	if (UDG__UNLIKELY(o->namelen == 0))
-		return;
+		return false;
 	const struct sockaddr *sa = io_uring_recvmsg_name(o);
-	unsigned avail = io_uring_recvmsg_payload_length(o, len, &s->recv_msg);
-	udg_rinfo rinfo = {
+	unsigned avail = io_uring_recvmsg_payload_length(o, len, tmpl);
+	*rinfo = (udg_rinfo){
 		.addr = sa,
-		.addrlen = o->namelen < s->recv_msg.msg_namelen ? o->namelen
-								: s->recv_msg.msg_namelen,
+		.addrlen = o->namelen < tmpl->msg_namelen ? o->namelen : tmpl->msg_namelen,
 		.port = ntohs(((const struct sockaddr_in *)sa)->sin_port), /* same offset in _in6 */
 		.size = o->payloadlen,
 		.truncated = (o->flags & MSG_TRUNC) != 0,
 	};
+	*payload = io_uring_recvmsg_payload(o, tmpl);
+	*payload_len = avail < o->payloadlen ? avail : o->payloadlen;
+	return true;
+}
+
+static void deliver(udg_socket *s, unsigned char *buf, int len)
+{
+	udg_rinfo rinfo;
+	const void *payload;
+	size_t payload_len;
+
+	if (UDG__UNLIKELY(!udg__recv_parse(buf, len, &s->recv_msg, &rinfo, &payload, &payload_len)))
+		return;
 	s->loop->stats.datagrams_received++;
 	if (s->opts.on_message)
-		s->opts.on_message(s, io_uring_recvmsg_payload(o, &s->recv_msg),
-				   avail < o->payloadlen ? avail : o->payloadlen, &rinfo,
-				   s->opts.user);
+		s->opts.on_message(s, payload, payload_len, &rinfo, s->opts.user);
 }
 
 void udg__recv_complete(udg_loop *loop, struct udg__op *op, int res, unsigned flags)
