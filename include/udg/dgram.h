@@ -148,7 +148,10 @@ UDG_EXPORT udg_loop *udg_socket_loop(const udg_socket *s);
  * ERRORS (synchronous): NOT_RUNNING, ALREADY_BOUND, SOCKET_BAD_PORT. */
 UDG_EXPORT int udg_socket_bind(udg_socket *s, int port, const char *address, udg_status_cb cb,
 			       void *user);
-/* bind(options[, cb]); adds INVALID_FD_TYPE for a non-UDP fd, -EBADF for a closed fd. */
+/* bind(options[, cb]). With opts->fd >= 0 the socket adopts that UDP socket as it is (no OS
+ * bind; made non-blocking). Adds ERRORS: INVALID_FD_TYPE (not a UDP socket), -EBADF (not an open
+ * fd), -EAFNOSUPPORT (the fd's family is not the socket's type), -EBUSY (a membership call
+ * already opened this socket's own OS socket). udg owns the fd from then on and closes it. */
 UDG_EXPORT int udg_socket_bind_ex(udg_socket *s, const udg_bind_options *opts,
 				  udg_status_cb cb, void *user);
 
@@ -198,8 +201,10 @@ UDG_EXPORT int udg_socket_address(udg_socket *s, udg_address *out);
  * flight finish or cancel (their callbacks run), then 'close' and cb fire, once. ERRORS:
  * NOT_RUNNING when already closed. */
 UDG_EXPORT int udg_socket_close(udg_socket *s, udg_event_cb cb, void *user);
-/* [Symbol.asyncDispose](): like close, but on an already-closed socket succeeds and cb runs
- * from the loop (immediately on the next iteration, or with the pending close). */
+/* [Symbol.asyncDispose](): close and be told when done. On a socket already closing it
+ * succeeds too and cb runs right after 'close' (the socket is freed after that, so there is no
+ * later "already closed" state to dispose). ERRORS: INVALID_ARG_TYPE (NULL), -EALREADY when a
+ * dispose callback is already registered. */
 UDG_EXPORT int udg_socket_dispose(udg_socket *s, udg_event_cb cb, void *user);
 
 /* ref()/unref(): a referenced, active socket keeps udg_loop_run(DEFAULT) going. Sockets start
