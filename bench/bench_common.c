@@ -217,6 +217,15 @@ void bench_json_f64(const char *key, double val)
 	json_append("%.6g", val);
 }
 
+void bench_json_ctxsw(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	bench_json_u64("vcsw", (uint64_t)ru.ru_nvcsw);
+	bench_json_u64("ivcsw", (uint64_t)ru.ru_nivcsw);
+}
+
 void bench_json_end(void)
 {
 	printf("%.*s}\n", (int)json_len, json_buf);

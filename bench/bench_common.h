@@ -60,6 +60,8 @@ void bench_json_str(const char *key, const char *val);
 void bench_json_u64(const char *key, uint64_t val);
 void bench_json_f64(const char *key, double val);
 void bench_json_end(void);
+/* Add this process's voluntary and involuntary context switches ("vcsw", "ivcsw"). */
+void bench_json_ctxsw(void);
 
 /* Fill a payload of `size` bytes with a recognisable pattern. */
 void bench_fill(void *buf, size_t size);

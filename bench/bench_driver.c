@@ -71,6 +71,7 @@ static int role_blast(const struct bench_args *a)
 	bench_json_u64("sent", sent);
 	bench_json_u64("send_errors", errors);
 	bench_json_u64("wall_ns", now - t0);
+	bench_json_ctxsw();
 	bench_json_end();
 	close(fd);
 	return 0;
@@ -110,6 +111,7 @@ static int role_sink(const struct bench_args *a)
 	bench_json_u64("recv_calls", calls);
 	bench_json_u64("rx_span_ns", last - first);
 	bench_json_u64("rcvbuf", (uint64_t)rcvbuf);
+	bench_json_ctxsw();
 	bench_json_end();
 	close(fd);
 	return 0;
@@ -158,6 +160,7 @@ static int role_echo_client(const struct bench_args *a)
 	bench_json_u64("lost", lost);
 	bench_json_u64("send_errors", errors);
 	bench_json_u64("wall_ns", now - t0);
+	bench_json_ctxsw();
 	bench_json_end();
 	close(fd);
 	return 0;
@@ -239,6 +242,7 @@ static int role_latency_client(const struct bench_args *a)
 	bench_json_u64("p999_ns", pct(samples, n, 99.9));
 	bench_json_u64("max_ns", n ? samples[n - 1] : 0);
 	bench_json_f64("mean_ns", n ? (double)sum / (double)n : 0);
+	bench_json_ctxsw();
 	bench_json_end();
 	free(samples);
 	close(fd);

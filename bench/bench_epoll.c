@@ -47,6 +47,7 @@ static void print_result(const char *role, const struct bench_args *a, uint64_t 
 	bench_json_u64("rcvbuf", (uint64_t)rcvbuf);
 	bench_json_u64("syscalls", calls);
 	bench_json_u64("send_dropped", dropped);
+	bench_json_ctxsw();
 	bench_json_end();
 }
 

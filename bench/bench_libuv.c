@@ -94,6 +94,7 @@ static void finish(const char *role, int rcvbuf)
 	bench_json_u64("wall_ns", g.last - g.first);
 	bench_json_u64("rcvbuf", (uint64_t)rcvbuf);
 	bench_json_u64("send_fallbacks", g.fallbacks);
+	bench_json_ctxsw();
 	bench_json_end();
 }
 

@@ -44,6 +44,7 @@ static void print_result(const char *role, const struct bench_args *a, uint64_t 
 	bench_json_u64("wall_ns", wall_ns);
 	bench_json_u64("rcvbuf", (uint64_t)rcvbuf);
 	bench_json_u64("syscalls", calls);
+	bench_json_ctxsw();
 	bench_json_end();
 }
 

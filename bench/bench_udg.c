@@ -130,6 +130,7 @@ static void print_result(const char *role, int rcvbuf)
 	bench_json_u64("recv_enobufs", g.st1.recv_enobufs - g.st0.recv_enobufs);
 	bench_json_u64("datagrams_received", g.st1.datagrams_received - g.st0.datagrams_received);
 	bench_json_u64("datagrams_sent", g.st1.datagrams_sent - g.st0.datagrams_sent);
+	bench_json_ctxsw();
 	bench_json_end();
 }
 

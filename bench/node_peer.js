@@ -35,6 +35,9 @@ const nowNs = () => Number(process.hrtime.bigint());
 function finish(a, role, fields) {
   const out = { impl: 'node', version: process.version, role, size: a.size, ...fields };
   out.cpu_total_ns = cpuNs();
+  const ru = process.resourceUsage();
+  out.vcsw = ru.voluntaryContextSwitches;
+  out.ivcsw = ru.involuntaryContextSwitches;
   process.stdout.write(JSON.stringify(out) + '\n');
   process.exit(0);
 }

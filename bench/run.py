@@ -10,6 +10,7 @@ and reports: it never asserts, and never changes system settings. Python 3 stdli
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import select
@@ -57,6 +58,8 @@ METRICS = {
         ("cpu_ns_per_dgram", "tx cpu ns/dgram", "{:.0f}", "lower", False),
     ],
 }
+# Other processes' share of the two cores during the run (every scenario, last column).
+NOISE_METRIC = ("noise_pct", "noise %", "{:.0f}", "lower", False)
 # The io_uring counters, udg only (any scenario).
 UDG_METRICS = [
     ("enters_per_dgram", "enters/dgram", "{:.3f}", "lower", False),
@@ -97,6 +100,15 @@ def cpu_times():
             v = [int(x) for x in f[1:]]
             busy[int(f[0][3:])] = v[0] + v[1] + v[2] + (v[7] if len(v) > 7 else 0)
     return busy
+
+
+def background_load(seconds):
+    """Share of all CPUs busy over `seconds` while we sleep: how loaded the machine is."""
+    b0, t0 = cpu_times(), time.monotonic()
+    time.sleep(seconds)
+    b1, t1 = cpu_times(), time.monotonic()
+    busy = sum(b1[c] - b0.get(c, 0) for c in b1) / os.sysconf("SC_CLK_TCK")
+    return 100.0 * busy / ((t1 - t0) * max(1, len(b1)))
 
 
 def udp_snmp():
@@ -251,6 +263,7 @@ class Suite:
         ours += (self1.user - self0.user) + (self1.system - self0.system)
         noise = max(0.0, busy - ours) / (wall * len(cores))
         m = self.metrics(scenario, impl_res, driver_res)
+        m["noise_pct"] = 100.0 * noise
         m["rcvbuf_errors"] = snmp1.get("RcvbufErrors", 0) - snmp0.get("RcvbufErrors", 0)
         if scenario != "sink":
             del m["rcvbuf_errors"]
@@ -308,7 +321,8 @@ class Suite:
                         self.progress(done, total, scenario, size, impl, rep, start)
                         try:
                             m, raw = self.run_once(scenario, size, impl)
-                            if raw["noise"] > NOISE_LIMIT:
+                            if raw["noise"] > NOISE_LIMIT and self.may_rerun(done, total,
+                                                                               start):
                                 reruns += 1
                                 m2, raw2 = self.run_once(scenario, size, impl)
                                 if raw2["noise"] < raw["noise"]:
@@ -322,6 +336,12 @@ class Suite:
                             raws.setdefault(impl, {}).setdefault(scenario, raw["impl"])
         self.progress_end(start)
         return samples, raws, noise, reruns, failures, time.monotonic() - start
+
+    def may_rerun(self, done, total, start):
+        """A noisy run is repeated only while the projected total stays within the budget."""
+        el = time.monotonic() - start
+        per_run = el / done
+        return el + per_run * (total - done + 1) <= self.args.budget
 
     def progress(self, done, total, scenario, size, impl, rep, start):
         el = time.monotonic() - start
@@ -351,7 +371,7 @@ def aggregate(samples, impls, scenarios, sizes):
             base = samples.get((scenario, size, "mmsg"), [])
             for impl in impls:
                 reps = samples.get((scenario, size, impl), [])
-                names = [m[0] for m in METRICS[scenario]]
+                names = [m[0] for m in METRICS[scenario]] + [NOISE_METRIC[0]]
                 if impl == "udg":
                     names += [m[0] for m in UDG_METRICS]
                 for name in names:
@@ -391,7 +411,7 @@ def table(records, impls, scenarios, sizes, markdown=False):
     """The results as text: one block per scenario, a row per size x impl."""
     out = []
     for scenario in scenarios:
-        cols = METRICS[scenario]
+        cols = METRICS[scenario] + [NOISE_METRIC]
         extra = UDG_METRICS if "udg" in impls else []
         head = ["size", "impl"]
         for _, title, _, better, headline in cols:
@@ -493,22 +513,25 @@ def chart(records, impls, sizes, path, title):
     datafile = os.path.join(datadir, "latest-ratios.dat")
     plots = []
     with open(datafile, "w") as f:
-        block = 0
         for scenario, metric, ptitle in panels:
-            rows = []
+            rows, vals_all = [], []
             for size in sizes:
                 vals = []
                 for impl in others:
                     rec = find(records, scenario, size, impl, metric)
                     r = rec and rec["ratio_to_mmsg"]
                     vals.append(f"{r:.4f}" if r else "NaN")
+                    if r:
+                        vals_all.append(r)
                 rows.append(f"{size} " + " ".join(vals))
-            if all(all(v == "NaN" for v in r.split()[1:]) for r in rows):
+            if not vals_all:
                 continue
-            f.write(f"# {scenario} {metric}\nsize " + " ".join(others) + "\n")
+            f.write(f"# {scenario} {metric}: size " + " ".join(others) + "\n")
             f.write("\n".join(rows) + "\n\n\n")
-            plots.append((block, ptitle))
-            block += 1
+            # Powers of two around the data, always showing the 1.0 line.
+            lo = 2.0 ** math.floor(math.log2(min(vals_all + [1.0]) * 0.9))
+            hi = 2.0 ** math.ceil(math.log2(max(vals_all + [1.0]) * 1.1))
+            plots.append((len(plots), ptitle, lo, hi))
     if not plots:
         return "no ratios to chart"
     cols = 3
@@ -524,8 +547,9 @@ def chart(records, impls, sizes, path, title):
         "set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 2 lc rgb 'black'",
     ]
     colors = {"epoll": "#4477aa", "libuv": "#228833", "node": "#ccbb44", "udg": "#ee6677"}
-    for block, ptitle in plots:
+    for block, ptitle, lo, hi in plots:
         script.append(f"set title '{ptitle}'")
+        script.append(f"set yrange [{lo}:{hi}]")
         parts = []
         for i, impl in enumerate(others):
             src = f"'{datafile}' index {block} using {i + 2}:xtic(1)" if i == 0 else \
@@ -539,12 +563,12 @@ def chart(records, impls, sizes, path, title):
     return None
 
 
-def run_micro(build_dir, seconds):
+def run_micro(build_dir, seconds, outdir):
     """Run the google-benchmark micro-benchmarks briefly, if built; returns parsed JSON."""
     exe = os.path.join(build_dir, "bench", "bench_micro")
     if not os.access(exe, os.X_OK):
         return None, "bench_micro not built (needs g++ and libbenchmark-dev)"
-    out = os.path.join(HERE, "results", "micro.json")
+    out = os.path.join(outdir, "micro.json")
     try:
         subprocess.run([exe, f"--benchmark_min_time={seconds}", "--benchmark_format=console",
                         f"--benchmark_out={out}", "--benchmark_out_format=json"],
@@ -570,6 +594,8 @@ def main():
     ap.add_argument("--duration", type=float, default=None)
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--no-micro", action="store_true")
+    ap.add_argument("--budget", type=float, default=None,
+                    help="seconds the runs may take including noise re-runs")
     args = ap.parse_args()
     if not os.path.isabs(args.build_dir):
         args.build_dir = os.path.join(ROOT, args.build_dir)
@@ -578,6 +604,8 @@ def main():
                                                   ",".join(map(str, SIZES)))).split(",")]
     args.reps = args.reps or (2 if args.quick else 3)
     args.duration = args.duration or (0.4 if args.quick else 1.0)
+    # make bench must end within 6 min (90 s QUICK): leave room for the build and micro run.
+    args.budget = args.budget or (60.0 if args.quick else 300.0)
     args.impls = [i for i in args.impls.split(",") if i]
     args.scenarios = [s for s in args.scenarios.split(",") if s]
 
@@ -598,6 +626,7 @@ def main():
         "sizes": args.sizes, "impls": suite.impls, "scenarios": args.scenarios,
         "echo_inflight": INFLIGHT, "noise_limit": NOISE_LIMIT,
     }
+    header["background_load_pct"] = background_load(1.0)
     print(f"udg loopback benchmark — {header['date']}, commit {header['git_commit']}")
     print(f"machine: {header['cpu_model']}, {header['cpus_online']} CPUs, kernel "
           f"{header['kernel']}; driver on CPU {suite.driver_cpu}, implementation on CPU "
@@ -606,6 +635,9 @@ def main():
           f"SO_RCVBUF requested {RCVBUF} ({'root: drivers use SO_RCVBUFFORCE' if os.geteuid() == 0 else 'not root'}); "
           f"{args.reps} reps x {args.duration}s, sizes {args.sizes}"
           f"{' (QUICK)' if args.quick else ''}")
+    print(f"background load before the start: {header['background_load_pct']:.0f}% of "
+          f"{os.cpu_count()} CPUs" + ("  (busy machine: expect noisy results)"
+                                     if header["background_load_pct"] > 20 else ""))
     for n in suite.notes:
         print("note: " + n)
     sys.stdout.flush()
@@ -644,10 +676,12 @@ def main():
         print("FAILED: " + f)
 
     if not args.no_micro:
-        micro, why = run_micro(args.build_dir, 0.05 if args.quick else 0.2)
+        os.makedirs(args.out, exist_ok=True)
+        micro, why = run_micro(args.build_dir, 0.02 if args.quick else 0.1, args.out)
         header["micro"] = micro
         if micro:
-            print("== micro-benchmarks (google-benchmark; bench/results/micro.json)")
+            print(f"== micro-benchmarks (google-benchmark; "
+                  f"{os.path.relpath(os.path.join(args.out, 'micro.json'), ROOT)})")
             for b in micro:
                 ips = b["items_per_second"]
                 print(f"  {b['name']:50s} {ips / 1e6 if ips else 0:10.2f} M items/s")
