@@ -382,13 +382,68 @@ def aggregate(samples, impls, scenarios, sizes):
                     for r, b in zip(reps, base):
                         if r and b and name in r and b.get(name):
                             ratios.append(r[name] / b[name])
-                    records.append({
+                    rec = {
                         "scenario": scenario, "size": size, "impl": impl, "metric": name,
                         "median": statistics.median(vals), "min": min(vals), "max": max(vals),
                         "ratio_to_mmsg": statistics.median(ratios) if ratios else None,
                         "reps": len(vals),
-                    })
+                    }
+                    if impl == "udg":
+                        rec["udg_ratio_to"] = ratios_to_peers(samples, scenario, size, name,
+                                                              impls)
+                    records.append(rec)
     return records
+
+
+def ratios_to_peers(samples, scenario, size, name, impls):
+    """udg / peer for one metric: the median of the ratios within each repetition."""
+    mine = samples.get((scenario, size, "udg"), [])
+    out = {}
+    for peer in impls:
+        if peer == "udg":
+            continue
+        ratios = [u[name] / p[name] for u, p in zip(mine, samples.get((scenario, size, peer), []))
+                  if u and p and name in u and p.get(name)]
+        out[peer] = statistics.median(ratios) if ratios else None
+    return out
+
+
+HEADLINES = [("sink", "cpu_ns_per_dgram", "receiver CPU ns/dgram (lower is better)"),
+             ("echo", "round_trips_per_s", "echo round trips/s (higher is better)"),
+             ("latency", "p50_us", "K=1 RTT p50 (lower is better)"),
+             ("latency", "p99_us", "K=1 RTT p99 (lower is better)"),
+             ("send", "sent_per_s", "send datagrams/s (higher is better)")]
+
+
+def udg_vs_peers(records, impls, scenarios, sizes, markdown=False):
+    """udg's headline metrics as ratios to every peer."""
+    peers = [i for i in impls if i != "udg"]
+    head = ["metric", "size"] + [f"udg/{p}" for p in peers]
+    rows = []
+    for scenario, metric, label in HEADLINES:
+        if scenario not in scenarios:
+            continue
+        for size in sizes:
+            rec = find(records, scenario, size, "udg", metric)
+            if not rec:
+                continue
+            row = [label, str(size)]
+            for p in peers:
+                r = rec["udg_ratio_to"].get(p)
+                row.append(f"{r:.2f}" if r is not None else "-")
+            rows.append(row)
+    if not rows:
+        return ""
+    if markdown:
+        out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+        return "\n".join(out + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    out = ["  ".join(h.ljust(widths[0]) if i == 0 else h.rjust(widths[i])
+                     for i, h in enumerate(head))]
+    for r in rows:
+        out.append("  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i])
+                             for i, c in enumerate(r)))
+    return "\n".join(out) + "\n"
 
 
 def find(records, scenario, size, impl, metric):
@@ -668,6 +723,8 @@ def main():
     text = table(records, suite.impls, args.scenarios, args.sizes)
     print(text)
     if "udg" in suite.impls:
+        print("== udg against each peer (median of per-repetition ratios udg/peer)")
+        print(udg_vs_peers(records, suite.impls, args.scenarios, args.sizes))
         print("== targets (udg, ratios to mmsg measured in this run)")
         for line, ok in targets(records, args.scenarios, args.sizes):
             print(f"  {mark(ok)} {line}")
@@ -698,6 +755,8 @@ def main():
     with open(os.path.join(args.out, "latest.md"), "w") as f:
         f.write(table(records, suite.impls, args.scenarios, args.sizes, markdown=True))
         if "udg" in suite.impls:
+            f.write("\n### udg against each peer (median of per-repetition ratios udg/peer)\n\n")
+            f.write(udg_vs_peers(records, suite.impls, args.scenarios, args.sizes, True))
             f.write("\n### Targets (udg)\n\n")
             for line, ok in targets(records, args.scenarios, args.sizes):
                 f.write(f"- {mark(ok)} `{line}`\n")
