@@ -349,6 +349,7 @@ static void signal_unlink(udg_socket *s);
 
 UDG_EXPORT int udg_socket_new(udg_loop *loop, const udg_socket_options *opts, udg_socket **out)
 {
+	UDG__PRESERVE_ERRNO;
 	if (!loop || !opts || !out)
 		return UDG_ERR_INVALID_ARG_TYPE;
 	*out = NULL;
@@ -431,10 +432,8 @@ UDG_EXPORT int udg_socket_bind_ex(udg_socket *s, const udg_bind_options *opts, u
 				  void *user)
 {
 	/* socket(), bind() and the checks of an adopted fd set errno; the API must not. */
-	int saved = errno;
-	int r = bind_ex(s, opts, cb, user);
-	errno = saved;
-	return r;
+	UDG__PRESERVE_ERRNO;
+	return bind_ex(s, opts, cb, user);
 }
 
 UDG_EXPORT int udg_socket_bind(udg_socket *s, int port, const char *address, udg_status_cb cb,
@@ -482,6 +481,7 @@ static void connect_lookup_done(struct udg_lookup_req *req)
 UDG_EXPORT int udg_socket_connect(udg_socket *s, int port, const char *address,
 				  udg_status_cb cb, void *user)
 {
+	UDG__PRESERVE_ERRNO;
 	/* Node checks the port before anything else (rule 44). */
 	if (port < 1 || port > 65535)
 		return UDG_ERR_SOCKET_BAD_PORT;
@@ -539,6 +539,7 @@ UDG_EXPORT int udg_socket_connect(udg_socket *s, int port, const char *address,
 
 UDG_EXPORT int udg_socket_disconnect(udg_socket *s)
 {
+	UDG__PRESERVE_ERRNO;
 	int r = udg__socket_check(s);
 	if (r != 0)
 		return r;
@@ -554,6 +555,7 @@ UDG_EXPORT int udg_socket_disconnect(udg_socket *s)
 
 UDG_EXPORT int udg_socket_remote_address(udg_socket *s, udg_address *out)
 {
+	UDG__PRESERVE_ERRNO;
 	int r = udg__socket_check(s);
 	if (r != 0)
 		return r;
@@ -571,6 +573,7 @@ UDG_EXPORT int udg_socket_remote_address(udg_socket *s, udg_address *out)
 
 UDG_EXPORT int udg_socket_address(udg_socket *s, udg_address *out)
 {
+	UDG__PRESERVE_ERRNO;
 	int r = udg__socket_check(s);
 	if (r != 0)
 		return r;
@@ -633,6 +636,7 @@ static void stop_receiving(udg_socket *s)
 
 UDG_EXPORT int udg_socket_close(udg_socket *s, udg_event_cb cb, void *user)
 {
+	UDG__PRESERVE_ERRNO;
 	int r = udg__socket_check(s);
 	if (r != 0)
 		return r;
@@ -735,6 +739,7 @@ void udg__lookup_cancel(udg_socket *s, struct udg_lookup_req *req)
 
 UDG_EXPORT int udg_lookup_done(udg_lookup_req *req, int status, const char *address)
 {
+	UDG__PRESERVE_ERRNO;
 	if (!req || !req->pending || !req->custom || req->answered)
 		return -EINVAL;
 	req->answered = true;
@@ -782,6 +787,7 @@ static void signal_unlink(udg_socket *s)
 
 UDG_EXPORT int udg_abort_signal_new(udg_loop *loop, udg_abort_signal **out)
 {
+	UDG__PRESERVE_ERRNO;
 	if (!loop || !out)
 		return -EINVAL;
 	udg_abort_signal *sig = calloc(1, sizeof(*sig));

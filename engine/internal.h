@@ -5,6 +5,7 @@
 #define UDG_INTERNAL_H
 
 #include <assert.h>
+#include <errno.h>
 #include <liburing.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -16,6 +17,13 @@
 #define UDG__HIDDEN __attribute__((visibility("hidden")))
 #define UDG__LIKELY(x) __builtin_expect(!!(x), 1)
 #define UDG__UNLIKELY(x) __builtin_expect(!!(x), 0)
+/* The API never changes errno (syscalls inside it do): restore it when the scope ends. */
+static inline void udg__errno_restore(const int *saved)
+{
+	errno = *saved;
+}
+#define UDG__PRESERVE_ERRNO \
+	int udg__saved_errno __attribute__((cleanup(udg__errno_restore), unused)) = errno
 #define UDG__CONTAINER_OF(ptr, type, member) \
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
@@ -248,6 +256,8 @@ struct udg_loop {
 	struct udg__send *slots;
 	struct udg__send *free_slots;
 	unsigned slots_used;
+
+	int embed_fd; /* eventfd registered with the ring for udg_loop_fd(), or -1 */
 
 	/* CQEs moved out of a full CQ during an API call, dispatched by the next reap */
 	struct udg__stash *stash;

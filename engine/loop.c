@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -41,14 +43,19 @@ static bool loop_alive(const udg_loop *loop)
 static void run_ticks(udg_loop *loop);
 static int enter(udg_loop *loop, bool block, bool batch);
 static unsigned reap(udg_loop *loop);
+static void embed_drain(udg_loop *loop);
 
 /* Timers, posts and next-tick calls: everything that runs without waiting on the kernel. */
-static void run_ready(udg_loop *loop)
+static bool run_ready(udg_loop *loop)
 {
 	loop->now_ns = udg__clock_ns();
+	bool any = (loop->heap_len > 0 && udg__timers_next_ns(loop) == 0) ||
+		   atomic_load_explicit(&loop->post_count, memory_order_relaxed) > 0 ||
+		   loop->tick_head != NULL;
 	udg__timers_run(loop);
 	udg__posts_run(loop);
 	run_ticks(loop);
+	return any;
 }
 
 UDG_EXPORT int udg_loop_run(udg_loop *loop, udg_run_mode mode)
@@ -57,16 +64,20 @@ UDG_EXPORT int udg_loop_run(udg_loop *loop, udg_run_mode mode)
 		return -EINVAL;
 	if (loop->running)
 		return -EBUSY;
+	UDG__PRESERVE_ERRNO;
 	loop->running = true;
 	int r = 0;
+	if (loop->embed_fd >= 0)
+		embed_drain(loop);
 
 	for (;;) {
-		run_ready(loop);
+		bool ran = run_ready(loop);
 		if (atomic_load(&loop->stop_requested))
 			break;
-		/* Block only when nothing is ready to run and something can still happen. */
-		bool block = mode != UDG_RUN_NOWAIT && loop->tick_head == NULL && !loop->stash &&
-			     loop_alive(loop);
+		/* Block only when nothing is ready to run and something can still happen; ONCE
+		 * promises one round of events, so it does not block after delivering some. */
+		bool block = mode != UDG_RUN_NOWAIT && !(mode == UDG_RUN_ONCE && ran) &&
+			     loop->tick_head == NULL && !loop->stash && loop_alive(loop);
 		r = enter(loop, block, mode == UDG_RUN_DEFAULT);
 		if (r < 0)
 			break;
@@ -329,6 +340,7 @@ static int options_check(udg_loop_options *o)
 
 UDG_EXPORT int udg_loop_new(const udg_loop_options *opts, udg_loop **out)
 {
+	UDG__PRESERVE_ERRNO;
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
@@ -343,6 +355,7 @@ UDG_EXPORT int udg_loop_new(const udg_loop_options *opts, udg_loop **out)
 	if (r != 0)
 		goto fail_free;
 	loop->tick_tail = &loop->tick_head;
+	loop->embed_fd = -1;
 	r = udg__post_init(loop);
 	if (r != 0)
 		goto fail_free;
@@ -368,6 +381,7 @@ fail_free:
 
 UDG_EXPORT int udg_loop_close(udg_loop *loop)
 {
+	UDG__PRESERVE_ERRNO;
 	if (!loop)
 		return -EINVAL;
 	if (loop->running || loop->handles > 0 || loop_alive(loop) || loop->slots_used > 0 ||
@@ -379,6 +393,8 @@ UDG_EXPORT int udg_loop_close(udg_loop *loop)
 	loop->closed_for_posts = true;
 	pthread_mutex_unlock(&loop->post_lock);
 	udg__sends_fini(loop);
+	if (loop->embed_fd >= 0)
+		close(loop->embed_fd);
 	udg__ring_teardown(loop);
 	udg__post_fini(loop);
 	free(loop->heap);
@@ -388,16 +404,43 @@ UDG_EXPORT int udg_loop_close(udg_loop *loop)
 
 /* ---- Introspection ------------------------------------------------------------------------- */
 
-UDG_EXPORT int udg_loop_fd(const udg_loop *loop)
+/* With DEFER_TASKRUN the ring fd does not poll readable when completions are pending: they
+ * are only posted when we enter the kernel. An eventfd registered with the ring is signalled as
+ * work arrives in either mode, so embedding uses that. Created on first use: an unembedded loop
+ * pays nothing for it. */
+UDG_EXPORT int udg_loop_fd(udg_loop *loop)
 {
-	return loop ? loop->ring.ring_fd : -EINVAL;
+	if (!loop)
+		return -EINVAL;
+	if (loop->embed_fd >= 0)
+		return loop->embed_fd;
+	UDG__PRESERVE_ERRNO;
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	int r = io_uring_register_eventfd(&loop->ring, fd);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	loop->embed_fd = fd;
+	return fd;
+}
+
+/* Reset the embedding eventfd before entering the kernel: whatever signalled it is processed by
+ * this run, and anything arriving later signals it again. */
+static void embed_drain(udg_loop *loop)
+{
+	uint64_t v;
+	ssize_t n = read(loop->embed_fd, &v, sizeof(v));
+	(void)n;
 }
 
 UDG_EXPORT int64_t udg_loop_timeout_ns(const udg_loop *loop)
 {
 	if (!loop)
 		return -1;
-	if (loop->tick_head || atomic_load(&loop->post_count) > 0 ||
+	if (loop->tick_head || loop->stash || atomic_load(&loop->post_count) > 0 ||
 	    io_uring_sq_ready(&loop->ring) > 0)
 		return 0;
 	return udg__timers_next_ns(loop);

@@ -69,6 +69,7 @@ void udg__wake(udg_loop *loop)
 
 UDG_EXPORT int udg_loop_post(udg_loop *loop, udg_post_cb fn, void *arg)
 {
+	UDG__PRESERVE_ERRNO;
 	if (!loop || !fn)
 		return -EINVAL;
 	struct udg__post *p = malloc(sizeof(*p));
@@ -96,6 +97,7 @@ UDG_EXPORT int udg_loop_post(udg_loop *loop, udg_post_cb fn, void *arg)
 
 UDG_EXPORT void udg_loop_stop(udg_loop *loop)
 {
+	UDG__PRESERVE_ERRNO;
 	if (!loop)
 		return;
 	atomic_store(&loop->stop_requested, true);

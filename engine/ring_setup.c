@@ -156,8 +156,13 @@ int udg__ring_setup(udg_loop *loop)
 		udg__ring_teardown(loop);
 		return r;
 	}
-	if (kernel_at_least(6, 0))
-		loop->features |= UDG_FEAT_RECVMSG_MULTISHOT;
+	/* Without multishot recvmsg (6.0) every receive arm would fail with EINVAL: refuse the
+	 * loop up front with a clear error instead. */
+	if (!kernel_at_least(6, 0)) {
+		udg__ring_teardown(loop);
+		return UDG_ERR_KERNEL_TOO_OLD;
+	}
+	loop->features |= UDG_FEAT_RECVMSG_MULTISHOT;
 	features_describe(loop);
 	return 0;
 }

@@ -348,6 +348,7 @@ static int accept_send(udg_socket *s, const udg_buf *bufs, size_t n, size_t tota
 static int send_common(udg_socket *s, const udg_buf *bufs, size_t n, int port,
 		       const char *address, udg_send_cb cb, void *user)
 {
+	UDG__PRESERVE_ERRNO;
 	if (UDG__UNLIKELY(!s))
 		return UDG_ERR_INVALID_ARG_TYPE;
 	int err;
@@ -380,6 +381,7 @@ static int send_to_common(udg_socket *s, const udg_buf *bufs, size_t n,
 			  const struct sockaddr *addr, socklen_t addrlen, udg_send_cb cb,
 			  void *user)
 {
+	UDG__PRESERVE_ERRNO;
 	if (UDG__UNLIKELY(!s || !addr))
 		return UDG_ERR_INVALID_ARG_TYPE;
 	int err;

@@ -110,6 +110,7 @@ static void set_active(udg_timer *t, bool active)
 
 UDG_EXPORT int udg_timer_new(udg_loop *loop, udg_timer **out)
 {
+	UDG__PRESERVE_ERRNO;
 	if (!loop || !out)
 		return -EINVAL;
 	udg_timer *t = calloc(1, sizeof(*t));
@@ -126,6 +127,7 @@ UDG_EXPORT int udg_timer_new(udg_loop *loop, udg_timer **out)
 UDG_EXPORT int udg_timer_start(udg_timer *t, uint64_t timeout_ns, uint64_t repeat_ns,
 			       udg_timer_cb cb, void *user)
 {
+	UDG__PRESERVE_ERRNO;
 	if (!t || !cb)
 		return -EINVAL;
 	udg_loop *loop = t->loop;

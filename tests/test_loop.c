@@ -8,7 +8,10 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -466,6 +469,104 @@ Test(loop, a_loop_driven_by_its_fd_with_epoll_and_nowait_runs_timers_and_posts)
 	cr_assert_lt(guard, 100, "the fd must wake epoll, not a busy spin (%d rounds)", guard);
 	close(ep);
 	udg_timer_free(t);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+static void *send_later(void *arg)
+{
+	usleep(30000);
+	int port = *(int *)arg;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	sendto(fd, "x", 1, 0, (struct sockaddr *)&to, sizeof(to));
+	close(fd);
+	return NULL;
+}
+
+static void embed_message(udg_socket *s, const void *d, size_t n, const udg_rinfo *ri, void *u)
+{
+	(*(int *)u)++;
+}
+
+Test(loop, the_loop_fd_wakes_epoll_for_a_datagram_and_a_post_with_no_timer_due)
+{
+	for (int variant = 0; variant < 2; variant++) {
+		udg_loop_options lo;
+		udg_loop_options_init(&lo);
+		lo.flags = variant ? UDG_LOOP_NO_TASKRUN_FLAGS : 0;
+		udg_loop *loop;
+		cr_assert_eq(udg_loop_new(&lo, &loop), 0);
+		int got = 0;
+		udg_socket_options o;
+		udg_socket_options_init(&o, UDG_UDP4);
+		o.on_message = embed_message;
+		o.user = &got;
+		udg_socket *s;
+		cr_assert_eq(udg_socket_new(loop, &o, &s), 0);
+		cr_assert_eq(udg_socket_bind(s, 0, "127.0.0.1", NULL, NULL), 0);
+		udg_address a;
+		cr_assert_eq(udg_socket_address(s, &a), 0);
+		int fd = udg_loop_fd(loop);
+		cr_assert_geq(fd, 0);
+		cr_assert_eq(udg_loop_fd(loop), fd, "the same fd every time");
+		int ep = epoll_create1(EPOLL_CLOEXEC);
+		struct epoll_event ev = { .events = EPOLLIN };
+		cr_assert_eq(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev), 0);
+		struct post_state st = { .loop = loop, .in_order = true };
+		st.last[0] = -1;
+		struct post_arg pa = { &st, 0, 0 };
+		pthread_t th1, th2;
+		pthread_create(&th1, NULL, send_later, &a.port);
+		pthread_create(&th2, NULL, post_once_later, &pa);
+		int rounds = 0, timeouts = 0;
+		while ((got == 0 || st.total == 0) && rounds++ < 200) {
+			struct epoll_event out;
+			/* No timer is armed: only the fd can end a long wait early. A zero timeout
+			 * means work is queued for the kernel (the receive SQE before the first
+			 * run), as an embedder must honour. */
+			int ms = udg_loop_timeout_ns(loop) == 0 ? 0 : 2000;
+			if (epoll_wait(ep, &out, 1, ms) == 0 && ms > 0)
+				timeouts++;
+			cr_assert_geq(udg_loop_run(loop, UDG_RUN_NOWAIT), 0);
+		}
+		pthread_join(th1, NULL);
+		pthread_join(th2, NULL);
+		cr_assert_eq(got, 1, "variant %d", variant);
+		cr_assert_eq(st.total, 1, "variant %d", variant);
+		cr_assert_eq(timeouts, 0, "variant %d: epoll had to time out", variant);
+		cr_assert_lt(rounds, 50, "variant %d: no busy spin (%d rounds)", variant, rounds);
+		close(ep);
+		cr_assert_eq(udg_socket_close(s, NULL, NULL), 0);
+		cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+		cr_assert_eq(udg_loop_close(loop), 0);
+	}
+}
+
+static void connected_cb(udg_socket *s, int status, void *user)
+{
+	(*(int *)user)++;
+}
+
+Test(loop, once_returns_after_delivering_ready_events_without_blocking)
+{
+	udg_loop *loop = new_loop();
+	udg_socket_options o;
+	udg_socket_options_init(&o, UDG_UDP4);
+	udg_socket *s;
+	cr_assert_eq(udg_socket_new(loop, &o, &s), 0);
+	int connected = 0, guard_fired = 0;
+	cr_assert_eq(udg_socket_connect(s, 9, "127.0.0.1", connected_cb, &connected), 0);
+	/* The guard only fires if ONCE blocks waiting for a kernel event that never comes. */
+	udg_timer *guard;
+	cr_assert_eq(udg_timer_new(loop, &guard), 0);
+	cr_assert_eq(udg_timer_start(guard, 2000 * MS, 0, count_cb, &guard_fired), 0);
+	cr_assert_geq(udg_loop_run(loop, UDG_RUN_ONCE), 0);
+	cr_assert_eq(connected, 1, "the 'connect' tick ran in this ONCE round");
+	cr_assert_eq(guard_fired, 0, "ONCE must not block after it delivered events");
+	udg_timer_free(guard);
+	cr_assert_eq(udg_socket_close(s, NULL, NULL), 0);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
 	cr_assert_eq(udg_loop_close(loop), 0);
 }
 

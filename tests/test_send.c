@@ -565,3 +565,31 @@ Test(send, a_send_with_a_callback_borrows_the_payload_until_it_runs)
 	cr_assert_eq(b.data[sizeof(buf) - 1], 'b');
 	close_pair(loop, r, s);
 }
+
+Test(send, the_api_leaves_errno_as_the_caller_set_it)
+{
+	udg_loop *loop = new_loop();
+	udg_socket *s = new_sender(loop, UDG_UDP4);
+	udg_address a;
+	errno = 4242;
+	cr_assert_eq(udg_socket_address(s, &a), -EBADF);
+	cr_assert_eq(errno, 4242);
+	/* connect(2) to the broadcast address fails with EACCES without SO_BROADCAST */
+	cr_assert_eq(udg_socket_connect(s, 9, "255.255.255.255", NULL, NULL), 0);
+	cr_assert_eq(errno, 4242);
+	struct sockaddr_in v4 = { .sin_family = AF_INET, .sin_port = htons(9),
+				  .sin_addr.s_addr = htonl(INADDR_BROADCAST) };
+	cr_assert_eq(udg_socket_disconnect(s), UDG_ERR_SOCKET_DGRAM_NOT_CONNECTED);
+	cr_assert_eq(errno, 4242);
+	cr_assert_eq(udg_socket_close(s, NULL, NULL), 0);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	cr_assert_eq(errno, 4242);
+	udg_socket *t = new_sender(loop, UDG_UDP4);
+	cr_assert_eq(udg_socket_send_to(t, "x", 1, (struct sockaddr *)&v4, sizeof(v4), NULL, NULL),
+		     0);
+	cr_assert_eq(udg_socket_close(t, NULL, NULL), 0);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	cr_assert_eq(errno, 4242);
+	cr_assert_eq(udg_loop_close(loop), 0);
+	cr_assert_eq(errno, 4242);
+}

@@ -52,7 +52,8 @@ typedef struct udg_rinfo {
 /* Node's 'error' event payload for asynchronous failures. */
 typedef struct udg_error_info {
 	int code;            /* negative udg code; udg_err_name(code) is Node's err.code */
-	const char *syscall; /* "bind", "connect", "send", "recvmsg", "getaddrinfo" ... or NULL */
+	const char *syscall; /* "bind", "connect", "recvmsg", "getaddrinfo" (send errors reach
+				the send callback, not 'error') */
 	const char *address; /* the address involved, or NULL */
 	int port;            /* the port involved, 0 when none */
 } udg_error_info;
@@ -134,7 +135,7 @@ UDG_EXPORT void udg_socket_options_init(udg_socket_options *opts, udg_socket_typ
 UDG_EXPORT void udg_bind_options_init(udg_bind_options *opts);
 
 /* createSocket. Returns 0 and the socket in *out; UDG_ERR_SOCKET_BAD_TYPE,
- * UDG_ERR_OUT_OF_RANGE (buffer size > INT_MAX/2), UDG_ERR_INVALID_ARG_TYPE (NULL). A signal that
+ * UDG_ERR_OUT_OF_RANGE (buffer size > INT_MAX), UDG_ERR_INVALID_ARG_TYPE (NULL). A signal that
  * is already aborted closes the socket at once ('close' fires from the loop). */
 UDG_EXPORT int udg_socket_new(udg_loop *loop, const udg_socket_options *opts, udg_socket **out);
 
@@ -145,7 +146,8 @@ UDG_EXPORT udg_loop *udg_socket_loop(const udg_socket *s);
 /* bind([port][, address][, cb]): port 0..65535 (0 = ephemeral), address NULL/"" = all
  * interfaces, a literal, or a hostname (resolved asynchronously). cb runs once after
  * 'listening' on success, never on failure. Failure is an 'error' event with syscall "bind".
- * ERRORS (synchronous): NOT_RUNNING, ALREADY_BOUND, SOCKET_BAD_PORT. */
+ * ERRORS (synchronous): INVALID_ARG_TYPE (NULL socket), NOT_RUNNING, ALREADY_BOUND,
+ * SOCKET_BAD_PORT, INVALID_ARG_VALUE (malformed address text), -ENOMEM. */
 UDG_EXPORT int udg_socket_bind(udg_socket *s, int port, const char *address, udg_status_cb cb,
 			       void *user);
 /* bind(options[, cb]). With opts->fd >= 0 the socket adopts that UDP socket as it is (no OS
@@ -159,7 +161,10 @@ UDG_EXPORT int udg_socket_bind_ex(udg_socket *s, const udg_bind_options *opts,
  * unconnected; port 0 and address NULL when connected. An unbound socket binds implicitly and
  * its sends wait, in order, until 'listening'. Returns 0 once the datagram is accepted; the
  * callback (if any) runs later with the result. ERRORS: INVALID_ARG_TYPE (NULL buf with len >
- * 0), DGRAM_IS_CONNECTED, SOCKET_BAD_PORT, INVALID_ARG_VALUE, NOT_RUNNING, SEND_QUEUE_FULL. */
+ * 0, or NULL socket), DGRAM_IS_CONNECTED, SOCKET_BAD_PORT, INVALID_ARG_VALUE (malformed
+ * address text), NOT_RUNNING, SEND_QUEUE_FULL, OUT_OF_RANGE (more than UDG_SENDV_MAX pieces),
+ * -ENOMEM (heap copy of a callback-less payload over 2 KiB, or a lookup job). A literal of the
+ * other family is not refused here: the callback gets -EINVAL, as in Node. */
 UDG_EXPORT int udg_socket_send(udg_socket *s, const void *buf, size_t len, int port,
 			       const char *address, udg_send_cb cb, void *user);
 /* send(msg, offset, length, ...): the bytes buf[offset .. offset+length) of a buf_len-byte
@@ -186,8 +191,8 @@ UDG_EXPORT int udg_socket_sendv_to(udg_socket *s, const udg_buf *bufs, size_t n,
 				   void *user);
 
 /* connect(port[, address][, cb]): 'connect' (and cb(s, 0)) fires from the loop on success;
- * on failure cb(s, code), or 'error' when cb is NULL. ERRORS: SOCKET_BAD_PORT, IS_CONNECTED,
- * NOT_RUNNING. */
+ * on failure cb(s, code), or 'error' when cb is NULL. ERRORS: SOCKET_BAD_PORT, INVALID_ARG_TYPE
+ * (NULL socket), NOT_RUNNING, IS_CONNECTED, INVALID_ARG_VALUE (malformed address), -ENOMEM. */
 UDG_EXPORT int udg_socket_connect(udg_socket *s, int port, const char *address,
 				  udg_status_cb cb, void *user);
 /* disconnect(): ERRORS NOT_RUNNING, NOT_CONNECTED, or -errno from connect(AF_UNSPEC). */

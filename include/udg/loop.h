@@ -16,7 +16,7 @@ extern "C" {
 /* How udg_loop_run() waits. */
 typedef enum udg_run_mode {
 	UDG_RUN_DEFAULT = 0, /* until nothing referenced is alive, or udg_loop_stop() */
-	UDG_RUN_ONCE = 1,    /* one iteration; block until at least one event happened */
+	UDG_RUN_ONCE = 1,    /* one iteration; block for an event unless some were already ready */
 	UDG_RUN_NOWAIT = 2,  /* one iteration; never block */
 } udg_run_mode;
 
@@ -39,7 +39,7 @@ enum udg_loop_flag {
 
 /* Loop options. Fill with udg_loop_options_init(), then change what you need.
  * Memory per loop is about: sq_entries*64 + cq_entries*16 (ring)
- *   + recv_buf_count*recv_buf_size (receive buffers) + send_slots*~2.3 KiB (send slots). */
+ *   + recv_buf_count*recv_buf_size (receive buffers) + send_slots*2608 bytes (send slots). */
 typedef struct udg_loop_options {
 	unsigned sq_entries;     /* submission queue size, rounded up to a power of two; default 256 */
 	unsigned cq_entries;     /* completion queue size; 0 = 4 * sq_entries */
@@ -76,7 +76,8 @@ UDG_EXPORT void udg_loop_options_init(udg_loop_options *opts);
 
 /* Create a loop. opts may be NULL (defaults). On success stores the loop in *out, returns 0.
  * ERRORS: UDG_ERR_IO_URING_UNAVAILABLE (io_uring_setup refused: seccomp, sysctl
- *   kernel.io_uring_disabled, ENOSYS); UDG_ERR_KERNEL_TOO_OLD (no buffer rings / multishot);
+ *   kernel.io_uring_disabled, ENOSYS); UDG_ERR_KERNEL_TOO_OLD (Linux < 6.0: no provided buffer
+ *   rings or multishot recvmsg);
  *   UDG_ERR_OUT_OF_RANGE (an option out of range); -ENOMEM; other -errno from setup. */
 UDG_EXPORT int udg_loop_new(const udg_loop_options *opts, udg_loop **out);
 
@@ -99,9 +100,12 @@ UDG_EXPORT void udg_loop_stop(udg_loop *loop);
 UDG_EXPORT int udg_loop_post(udg_loop *loop, udg_post_cb fn, void *arg);
 
 /* A file descriptor that polls readable when the loop has work (completions or posts), for
- * embedding into another event loop: poll it, then call udg_loop_run(loop, UDG_RUN_NOWAIT).
- * Also honour udg_loop_timeout_ns() for timers. The fd belongs to the loop: do not close it. */
-UDG_EXPORT int udg_loop_fd(const udg_loop *loop);
+ * embedding into another event loop: poll it, then call udg_loop_run(loop, UDG_RUN_NOWAIT);
+ * use udg_loop_timeout_ns() as the poll timeout (timers, and work that needs no kernel event).
+ * It is an eventfd registered with the ring, created on the first call (later calls return the
+ * same fd); it may wake spuriously. The fd belongs to the loop: do not close or read it.
+ * Returns the fd, -EINVAL (NULL loop), or -errno from eventfd / the registration. */
+UDG_EXPORT int udg_loop_fd(udg_loop *loop);
 
 /* Nanoseconds until the next timer is due (0 if due or work is pending), -1 if none. */
 UDG_EXPORT int64_t udg_loop_timeout_ns(const udg_loop *loop);
@@ -125,7 +129,8 @@ UDG_EXPORT uint64_t udg_loop_now_ns(const udg_loop *loop);
 UDG_EXPORT int udg_timer_new(udg_loop *loop, udg_timer **out);
 
 /* Arm: first fire after timeout_ns, then every repeat_ns if non-zero. Re-arming an active timer
- * moves it. Ties fire in the order the timers were started. Returns 0 or -EINVAL. The callback
+ * moves it. Ties fire in the order the timers were started. Returns 0, -EINVAL (NULL timer or
+ * cb) or -ENOMEM (the timer heap could not grow; the timer is then inactive). The callback
  * runs on the loop thread, never inside this call. */
 UDG_EXPORT int udg_timer_start(udg_timer *timer, uint64_t timeout_ns, uint64_t repeat_ns,
 			       udg_timer_cb cb, void *user);
