@@ -42,11 +42,12 @@ bench:
 	@if [ ! -f bench/run.sh ]; then echo "make bench: bench/run.sh does not exist yet" >&2; exit 1; fi
 	@QUICK="$(QUICK)" BUILD_DIR="$(CURDIR)/build-release" bash bench/run.sh
 
-# The unit tests under AddressSanitizer and UndefinedBehaviorSanitizer.
+# The unit tests under AddressSanitizer and UndefinedBehaviorSanitizer, with the engine's
+# test-only fault hooks compiled in (so the injected-fault tests run here instead of skipping).
 asan:
 	@$(BOOTSTRAP)
 	@$(SETUP) build-asan -Db_sanitize=address,undefined -Db_lundef=false \
-		-Dbenchmarks=false -Dexamples=false
+		-Dbenchmarks=false -Dexamples=false -Dfault_injection=true
 	@$(NINJA) -C build-asan
 	@$(RUN_TESTS) build-asan --timeout-multiplier 3 --summary-file build-asan/test-summary.txt
 

@@ -312,7 +312,11 @@ UDG__HIDDEN void udg__sends_fini(udg_loop *loop);
 
 /* Fault hooks, compiled only with -Dfault_injection=true (test builds). */
 #ifdef UDG_FAULT_INJECTION
-enum udg__fault { UDG__FAULT_RING_SETUP_EPERM = 1, UDG__FAULT_SOCKET_EMFILE = 2 };
+enum udg__fault {
+	UDG__FAULT_RING_SETUP_EPERM = 1, /* io_uring_setup refused */
+	UDG__FAULT_SOCKET_EMFILE = 2,    /* reserved */
+	UDG__FAULT_SUBMIT_EBUSY = 4,     /* the next SQ-full flush is refused once */
+};
 extern UDG__HIDDEN unsigned udg__faults;
 #define UDG__FAULT(f) (udg__faults & (f))
 #else

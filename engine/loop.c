@@ -24,6 +24,11 @@
 #define LOAD_MAX_WAIT 32
 #define LOAD_WAIT_NS 50000
 
+#ifdef UDG_FAULT_INJECTION
+/* Test builds only: bits of enum udg__fault set by a test to force an error path. */
+unsigned udg__faults;
+#endif
+
 /* A CQE copied out of the ring, so the CQ can advance before callbacks run. */
 struct cqe_copy {
 	uint64_t user_data;
@@ -141,7 +146,15 @@ struct io_uring_sqe *udg__sqe(udg_loop *loop)
 	 * or EAGAIN: its CQ overflow list or request memory is full), move the posted CQEs into
 	 * the stash to make room; they are dispatched by the next reap, never inside this call. */
 	while (UDG__UNLIKELY(!sqe)) {
-		int r = io_uring_submit(&loop->ring);
+		int r;
+		if (UDG__FAULT(UDG__FAULT_SUBMIT_EBUSY)) {
+#ifdef UDG_FAULT_INJECTION
+			udg__faults &= ~(unsigned)UDG__FAULT_SUBMIT_EBUSY; /* one refusal */
+#endif
+			r = -EBUSY;
+		} else {
+			r = io_uring_submit(&loop->ring);
+		}
 		loop->stats.enters++;
 		loop->stats.sq_full_flushes++;
 		if (r > 0)

@@ -593,3 +593,71 @@ Test(send, the_api_leaves_errno_as_the_caller_set_it)
 	cr_assert_eq(udg_loop_close(loop), 0);
 	cr_assert_eq(errno, 4242);
 }
+
+/* ---- the SQ-full path when the kernel refuses the flush (fault-injection builds) ---- */
+
+extern unsigned udg__faults __attribute__((weak));
+
+struct burst {
+	udg_socket *s;
+	int port;
+	int sent;
+	int callbacks;
+	int ok;
+};
+
+static void burst_cb(udg_socket *s, int status, size_t bytes, void *user)
+{
+	struct burst *b = user;
+	b->callbacks++;
+	if (status == 0)
+		b->ok++;
+}
+
+static void burst_listening(udg_socket *s, void *user)
+{
+	struct burst *b = user;
+	/* 64 sends through an 8-entry SQ; the first flush is refused, so the CQEs already
+	 * posted are stashed and dispatched by the next reap. */
+	for (int i = 0; i < 64; i++) {
+		if (i == 20) /* two flushes have posted CQEs by now */
+			udg__faults |= 4; /* UDG__FAULT_SUBMIT_EBUSY */
+		cr_assert_eq(udg_socket_send(s, "abcd", 4, b->port, "127.0.0.1", burst_cb, b), 0);
+		b->sent++;
+	}
+	cr_assert_eq(b->callbacks, 0, "no callback inside send, even on the refused flush");
+}
+
+Test(send, a_refused_flush_of_a_full_sq_stashes_completions_and_loses_none)
+{
+	if (&udg__faults == NULL)
+		cr_skip_test("the engine was built without -Dfault_injection=true");
+	udg_loop_options lo;
+	udg_loop_options_init(&lo);
+	lo.sq_entries = 8;
+	lo.cq_entries = 16;
+	udg_loop *loop;
+	cr_assert_eq(udg_loop_new(&lo, &loop), 0);
+	struct rx rx = { 0 };
+	udg_socket *r = new_receiver(loop, UDG_UDP4, &rx);
+	udg_address ra;
+	cr_assert_eq(udg_socket_address(r, &ra), 0);
+	struct burst b = { .port = ra.port };
+	udg_socket_options o;
+	udg_socket_options_init(&o, UDG_UDP4);
+	o.on_listening = burst_listening;
+	o.user = &b;
+	cr_assert_eq(udg_socket_new(loop, &o, &b.s), 0);
+	cr_assert_eq(udg_socket_bind(b.s, 0, "127.0.0.1", NULL, NULL), 0);
+	rx.expect = 64;
+	rx.peer = b.s;
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	cr_assert_eq(udg__faults & 4, 0, "the fault fired");
+	cr_assert_eq(b.callbacks, 64);
+	cr_assert_eq(b.ok, 64);
+	cr_assert_eq(rx.messages, 64);
+	udg_loop_stats st;
+	udg_loop_stats_get(loop, &st);
+	cr_assert_gt(st.sq_full_flushes, 0);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
