@@ -255,7 +255,14 @@ int main(int argc, char **argv)
 	rc = udg_loop_new(NULL, &g.loop);
 	if (rc != 0)
 		return fail("udg_loop_new", rc);
-	if (!strcmp(a.role, "sink") || !strcmp(a.role, "echo")) {
+	if (!strcmp(a.role, "probe")) {
+		/* The orchestrator's pre-flight: can a loop be made here, and with what. */
+		bench_json_begin();
+		bench_json_str("impl", "udg");
+		bench_json_str("version", udg_version());
+		bench_json_str("features", udg_loop_features_string(g.loop));
+		bench_json_end();
+	} else if (!strcmp(a.role, "sink") || !strcmp(a.role, "echo")) {
 		rc = serve(&a, !strcmp(a.role, "echo"));
 	} else if (!strcmp(a.role, "send")) {
 		rc = role_send(&a);

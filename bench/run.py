@@ -193,6 +193,7 @@ class Suite:
         if len(cpus) < 2:
             self.notes.append("only one CPU available: driver and implementation share it")
         self.node = shutil.which("node")
+        self.udg_probe = {}
         self.impls = self.available_impls()
 
     def exe(self, name):
@@ -208,10 +209,26 @@ class Suite:
             elif not os.access(self.exe("bench_" + impl), os.X_OK):
                 self.notes.append(f"{impl}: {self.exe('bench_' + impl)} not built, skipped")
                 continue
+            elif impl == "udg" and not self.probe_udg():
+                continue
             impls.append(impl)
         if "mmsg" not in impls:
             raise SystemExit("bench_mmsg (the ratio base) is not built: run meson/ninja first")
         return impls
+
+    def probe_udg(self):
+        """Can a udg loop be created here (io_uring allowed, kernel new enough)?"""
+        try:
+            r = subprocess.run([self.exe("bench_udg"), "--role", "probe"], capture_output=True,
+                               text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError) as e:
+            self.notes.append(f"udg: probe failed ({e}), skipped")
+            return False
+        if r.returncode != 0:
+            self.notes.append(f"udg: {r.stderr.strip() or 'probe failed'}, skipped")
+            return False
+        self.udg_probe = json.loads(r.stdout.strip().splitlines()[-1])
+        return True
 
     def impl_argv(self, impl, role, port, size):
         rest = ["--role", role, "--port", str(port), "--size", str(size),
@@ -693,6 +710,9 @@ def main():
     print(f"background load before the start: {header['background_load_pct']:.0f}% of "
           f"{os.cpu_count()} CPUs" + ("  (busy machine: expect noisy results)"
                                      if header["background_load_pct"] > 20 else ""))
+    if suite.udg_probe:
+        print(f"udg {suite.udg_probe.get('version')} ring features: "
+              f"{suite.udg_probe.get('features')}")
     for n in suite.notes:
         print("note: " + n)
     sys.stdout.flush()
@@ -704,8 +724,7 @@ def main():
                                           if r.get("rcvbuf")), None) for i in suite.impls}
     header["versions"] = {i: next((r.get("version") for r in raws.get(i, {}).values()
                                    if r.get("version")), None) for i in suite.impls}
-    udg_raw = next(iter(raws.get("udg", {}).values()), {})
-    header["udg_features"] = udg_raw.get("features")
+    header["udg_features"] = suite.udg_probe.get("features")
     header["noise"] = {"median": statistics.median(noise) if noise else None,
                        "max": max(noise) if noise else None, "reruns": reruns}
     header["failures"] = failures
@@ -714,8 +733,6 @@ def main():
 
     print()
     print(f"settings in force: SO_RCVBUF obtained {header['rcvbuf_obtained']}")
-    if header["udg_features"]:
-        print(f"udg ring features: {header['udg_features']}")
     print(f"noise (other processes' share of the two cores): median "
           f"{100 * (header['noise']['median'] or 0):.1f}%, max "
           f"{100 * (header['noise']['max'] or 0):.1f}%, {reruns} run(s) repeated")
