@@ -18,9 +18,11 @@
  * wake-up (and an enter) per datagram unless we ask for several at once. When the previous
  * iteration reaped at least LOAD_MIN_CQES, the next wait asks for twice that many (at most
  * LOAD_MAX_WAIT) but gives up after LOAD_WAIT_NS and takes whatever arrived. When idle (the
- * last iteration saw 0 or 1 completion) we wake on the first one, so K=1 latency is untouched;
- * the worst case is one LOAD_WAIT_NS delay on the first datagram after a burst ends. */
-#define LOAD_MIN_CQES 2
+ * last iteration saw fewer) we wake on the first one, so K=1 latency is untouched: ping-pong
+ * reaps 2 per iteration (the reply's send and the next request), which is why the threshold is 4
+ * (at 2, K=1 p50 lost ~10 us to the cap; benchmark suite). The worst case is one LOAD_WAIT_NS
+ * delay on the first datagram after a burst ends. */
+#define LOAD_MIN_CQES 4
 #define LOAD_MAX_WAIT 32
 #define LOAD_WAIT_NS 50000
 
@@ -326,7 +328,7 @@ UDG_EXPORT void udg_loop_options_init(udg_loop_options *opts)
 		.cq_entries = 0,
 		.recv_buf_size = 2048,
 		.recv_buf_count = 1024,
-		.send_slots = 4096,
+		.send_slots = 1024,
 		.flags = 0,
 	};
 }
@@ -335,8 +337,15 @@ static int options_check(udg_loop_options *o)
 {
 	if (o->sq_entries == 0 || o->sq_entries > 32768)
 		return UDG_ERR_OUT_OF_RANGE;
-	if (o->cq_entries == 0)
-		o->cq_entries = o->sq_entries * 4;
+	if (o->cq_entries == 0) {
+		/* Room for every send slot and every receive buffer to complete in one round:
+		 * a sender that fills its pool then overflowed a 4*sq CQ thousands of times a
+		 * second, and the kernel's overflow path cost 6-10% of its CPU (benchmark suite). */
+		unsigned want = o->send_slots + o->recv_buf_count;
+		o->cq_entries = want > o->sq_entries * 4 ? want : o->sq_entries * 4;
+		if (o->cq_entries > 65536)
+			o->cq_entries = 65536;
+	}
 	if (o->cq_entries < o->sq_entries || o->cq_entries > 65536)
 		return UDG_ERR_OUT_OF_RANGE;
 	/* The buffer must hold the recvmsg header, a sockaddr_in6 and a useful payload. */

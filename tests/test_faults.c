@@ -494,7 +494,7 @@ Test(faults, a_datagram_over_65507_bytes_fails_with_emsgsize_through_the_callbac
 
 Test(faults, a_tiny_send_buffer_reports_every_send_through_its_callback)
 {
-	udg_loop *loop = new_loop(0, 0, 0, 0);
+	udg_loop *loop = new_loop(0, 0, 0, 4096); /* all 2000 sends accepted in one go */
 	struct peer rx = { 0 }, tx = { 0 };
 	new_peer(loop, &rx, 0, 4 << 20);
 	bind_peer(loop, &rx);

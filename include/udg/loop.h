@@ -42,11 +42,12 @@ enum udg_loop_flag {
  *   + recv_buf_count*recv_buf_size (receive buffers) + send_slots*2608 bytes (send slots). */
 typedef struct udg_loop_options {
 	unsigned sq_entries;     /* submission queue size, rounded up to a power of two; default 256 */
-	unsigned cq_entries;     /* completion queue size; 0 = 4 * sq_entries */
+	unsigned cq_entries;     /* completion queue size; 0 = the larger of 4 * sq_entries and
+				    send_slots + recv_buf_count (at most 65536) */
 	unsigned recv_buf_size;  /* bytes per receive buffer (headers + payload); default 2048 */
 	unsigned recv_buf_count; /* receive buffers shared by the loop's sockets, power of two;
 				    default 1024 */
-	unsigned send_slots;     /* sends accepted but not completed, per loop; default 4096 */
+	unsigned send_slots;     /* sends accepted but not completed, per loop; default 1024 */
 	unsigned flags;          /* enum udg_loop_flag */
 } udg_loop_options;
 
