@@ -8,130 +8,7 @@
 #include <string.h>
 
 #include "udg.h"
-
-static udg_loop *new_loop(void)
-{
-	udg_loop *loop = NULL;
-	int r = udg_loop_new(NULL, &loop);
-	if (r == UDG_ERR_IO_URING_UNAVAILABLE || r == UDG_ERR_KERNEL_TOO_OLD)
-		cr_skip_test("%s", udg_strerror(r));
-	cr_assert_eq(r, 0, "udg_loop_new: %s", udg_strerror(r));
-	return loop;
-}
-
-struct ev {
-	int seq;
-	int listening, listening_at;
-	int connect, connect_at;
-	int cb, cb_at, cb_status;
-	int error, close, message, sent;
-	udg_error_info err;
-	char err_address[UDG_ADDRSTRLEN];
-	char err_syscall[16];
-	char payload[64];
-	size_t len;
-	int from_port;
-};
-
-static void on_listening(udg_socket *s, void *user)
-{
-	struct ev *e = user;
-	e->listening++;
-	e->listening_at = ++e->seq;
-}
-
-static void on_connect(udg_socket *s, void *user)
-{
-	struct ev *e = user;
-	e->connect++;
-	e->connect_at = ++e->seq;
-}
-
-static void on_error(udg_socket *s, const udg_error_info *err, void *user)
-{
-	struct ev *e = user;
-	e->error++;
-	e->err = *err;
-	snprintf(e->err_address, sizeof(e->err_address), "%s", err->address ? err->address : "");
-	snprintf(e->err_syscall, sizeof(e->err_syscall), "%s", err->syscall ? err->syscall : "");
-}
-
-static void on_close(udg_socket *s, void *user)
-{
-	struct ev *e = user;
-	e->close++;
-}
-
-static void on_message(udg_socket *s, const void *data, size_t len, const udg_rinfo *ri, void *user)
-{
-	struct ev *e = user;
-	e->message++;
-	e->len = len;
-	e->from_port = ri->port;
-	memcpy(e->payload, data, len < sizeof(e->payload) ? len : sizeof(e->payload));
-}
-
-static void connect_cb(udg_socket *s, int status, void *user)
-{
-	struct ev *e = user;
-	e->cb++;
-	e->cb_at = ++e->seq;
-	e->cb_status = status;
-}
-
-static void sent_cb(udg_socket *s, int status, size_t bytes, void *user)
-{
-	struct ev *e = user;
-	cr_assert_eq(status, 0, "%s", udg_err_name(status));
-	e->sent++;
-}
-
-static udg_socket *new_socket(udg_loop *loop, udg_socket_type type, struct ev *e)
-{
-	udg_socket_options o;
-	udg_socket_options_init(&o, type);
-	o.on_listening = on_listening;
-	o.on_connect = on_connect;
-	o.on_error = on_error;
-	o.on_close = on_close;
-	o.on_message = on_message;
-	o.user = e;
-	udg_socket *s = NULL;
-	cr_assert_eq(udg_socket_new(loop, &o, &s), 0);
-	return s;
-}
-
-static int bind_port(udg_socket *s, const char *address)
-{
-	udg_address a;
-	cr_assert_eq(udg_socket_bind(s, 0, address, NULL, NULL), 0);
-	cr_assert_eq(udg_socket_address(s, &a), 0);
-	return a.port;
-}
-
-static void wake_up(udg_timer *t, void *user)
-{
-}
-
-/* Run until cond holds, waking every 10 ms and giving up after about 5 s. */
-#define RUN_UNTIL(loop, cond)                                                            \
-	do {                                                                             \
-		udg_timer *t_;                                                           \
-		cr_assert_eq(udg_timer_new((loop), &t_), 0);                             \
-		cr_assert_eq(udg_timer_start(t_, 10000000, 10000000, wake_up, NULL), 0); \
-		for (int i_ = 0; i_ < 500 && !(cond); i_++)                              \
-			cr_assert_geq(udg_loop_run((loop), UDG_RUN_ONCE), 0);            \
-		udg_timer_free(t_);                                                      \
-		cr_assert((cond), "timed out waiting for " #cond);                       \
-	} while (0)
-
-static void close_all(udg_loop *loop, udg_socket **socks, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		cr_assert_eq(udg_socket_close(socks[i], NULL, NULL), 0);
-	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
-	cr_assert_eq(udg_loop_close(loop), 0);
-}
+#include "support.h"
 
 Test(connect, connect_fires_from_the_loop_and_the_callback_gets_zero)
 {
@@ -141,7 +18,7 @@ Test(connect, connect_fires_from_the_loop_and_the_callback_gets_zero)
 	int port = bind_port(s[0], "127.0.0.1");
 	bind_port(s[1], "127.0.0.1");
 
-	cr_assert_eq(udg_socket_connect(s[1], port, "127.0.0.1", connect_cb, &ec), 0);
+	cr_assert_eq(udg_socket_connect(s[1], port, "127.0.0.1", status_cb, &ec), 0);
 	cr_assert_eq(ec.connect + ec.cb, 0, "never inside connect()");
 	RUN_UNTIL(loop, ec.cb == 1);
 	cr_assert_eq(ec.connect, 1);
@@ -162,8 +39,8 @@ Test(connect, connecting_twice_is_is_connected)
 	udg_socket *s[2] = { new_socket(loop, UDG_UDP6, &ep), new_socket(loop, UDG_UDP6, &ec) };
 	int port = bind_port(s[0], "::1");
 
-	cr_assert_eq(udg_socket_connect(s[1], port, "::1", connect_cb, &ec), 0);
-	cr_assert_eq(udg_socket_connect(s[1], port, "::1", connect_cb, &ec),
+	cr_assert_eq(udg_socket_connect(s[1], port, "::1", status_cb, &ec), 0);
+	cr_assert_eq(udg_socket_connect(s[1], port, "::1", status_cb, &ec),
 		     UDG_ERR_SOCKET_DGRAM_IS_CONNECTED);
 	RUN_UNTIL(loop, ec.cb == 1);
 	cr_assert_eq(udg_socket_connect(s[1], port, "::1", NULL, NULL),
@@ -182,10 +59,9 @@ Test(connect, the_port_is_checked_before_anything_else)
 	struct ev e = { 0 };
 	udg_socket *s = new_socket(loop, UDG_UDP4, &e);
 
-	cr_assert_eq(udg_socket_connect(s, 0, "127.0.0.1", connect_cb, &e),
-		     UDG_ERR_SOCKET_BAD_PORT);
-	cr_assert_eq(udg_socket_connect(s, 65536, NULL, connect_cb, &e), UDG_ERR_SOCKET_BAD_PORT);
-	cr_assert_eq(udg_socket_connect(s, -1, NULL, connect_cb, &e), UDG_ERR_SOCKET_BAD_PORT);
+	cr_assert_eq(udg_socket_connect(s, 0, "127.0.0.1", status_cb, &e), UDG_ERR_SOCKET_BAD_PORT);
+	cr_assert_eq(udg_socket_connect(s, 65536, NULL, status_cb, &e), UDG_ERR_SOCKET_BAD_PORT);
+	cr_assert_eq(udg_socket_connect(s, -1, NULL, status_cb, &e), UDG_ERR_SOCKET_BAD_PORT);
 	cr_assert_eq(udg_socket_connect(NULL, 0, NULL, NULL, NULL), UDG_ERR_SOCKET_BAD_PORT);
 	cr_assert_eq(udg_socket_connect(NULL, 9, NULL, NULL, NULL), UDG_ERR_INVALID_ARG_TYPE);
 	udg_address a;
@@ -223,7 +99,7 @@ Test(connect, while_a_hostname_resolves_the_socket_is_not_yet_connected)
 	bind_port(s[1], "127.0.0.1");
 	udg_address a;
 
-	cr_assert_eq(udg_socket_connect(s[1], port, "localhost", connect_cb, &ec), 0);
+	cr_assert_eq(udg_socket_connect(s[1], port, "localhost", status_cb, &ec), 0);
 	/* CONNECTING (rule 48): not connected for these calls, yet connected for connect() */
 	cr_assert_eq(udg_socket_remote_address(s[1], &a), UDG_ERR_SOCKET_DGRAM_NOT_CONNECTED);
 	cr_assert_eq(udg_socket_disconnect(s[1]), UDG_ERR_SOCKET_DGRAM_NOT_CONNECTED);
@@ -246,7 +122,7 @@ Test(connect, remote_address_returns_the_peer)
 	int port = bind_port(s[0], "::1");
 	udg_address a;
 
-	cr_assert_eq(udg_socket_connect(s[1], port, NULL, connect_cb, &ec), 0,
+	cr_assert_eq(udg_socket_connect(s[1], port, NULL, status_cb, &ec), 0,
 		     "no address: the loopback of the family");
 	RUN_UNTIL(loop, ec.cb == 1);
 	cr_assert_eq(udg_socket_remote_address(s[1], &a), 0);
@@ -265,10 +141,10 @@ Test(connect, a_connected_socket_sends_to_its_peer_without_an_address)
 	int port = bind_port(s[0], "127.0.0.1");
 	int cport = bind_port(s[1], "127.0.0.1");
 
-	cr_assert_eq(udg_socket_connect(s[1], port, "127.0.0.1", connect_cb, &ec), 0);
+	cr_assert_eq(udg_socket_connect(s[1], port, "127.0.0.1", status_cb, &ec), 0);
 	RUN_UNTIL(loop, ec.cb == 1);
-	cr_assert_eq(udg_socket_send(s[1], "one", 3, 0, NULL, sent_cb, &ec), 0);
-	cr_assert_eq(udg_socket_send(s[1], "two", 3, 0, "", sent_cb, &ec), 0);
+	cr_assert_eq(udg_socket_send(s[1], "one", 3, 0, NULL, sent_ok_cb, &ec), 0);
+	cr_assert_eq(udg_socket_send(s[1], "two", 3, 0, "", sent_ok_cb, &ec), 0);
 	cr_assert_eq(udg_socket_send(s[1], "x", 1, port, NULL, NULL, NULL),
 		     UDG_ERR_SOCKET_DGRAM_IS_CONNECTED, "even the peer's own port");
 	cr_assert_eq(udg_socket_send(s[1], "x", 1, 0, "127.0.0.1", NULL, NULL),
@@ -287,15 +163,15 @@ Test(connect, after_disconnect_send_needs_a_port_again_and_connect_works_again)
 	int port = bind_port(s[0], "127.0.0.1");
 	udg_address a;
 
-	cr_assert_eq(udg_socket_connect(s[1], port, "127.0.0.1", connect_cb, &ec), 0);
+	cr_assert_eq(udg_socket_connect(s[1], port, "127.0.0.1", status_cb, &ec), 0);
 	RUN_UNTIL(loop, ec.cb == 1);
 	cr_assert_eq(udg_socket_disconnect(s[1]), 0);
 	cr_assert_eq(udg_socket_remote_address(s[1], &a), UDG_ERR_SOCKET_DGRAM_NOT_CONNECTED);
 	cr_assert_eq(udg_socket_disconnect(s[1]), UDG_ERR_SOCKET_DGRAM_NOT_CONNECTED);
 	cr_assert_eq(udg_socket_send(s[1], "x", 1, 0, NULL, NULL, NULL), UDG_ERR_SOCKET_BAD_PORT);
-	cr_assert_eq(udg_socket_send(s[1], "addr", 4, port, "127.0.0.1", sent_cb, &ec), 0);
+	cr_assert_eq(udg_socket_send(s[1], "addr", 4, port, "127.0.0.1", sent_ok_cb, &ec), 0);
 	RUN_UNTIL(loop, ep.message == 1 && ec.sent == 1);
-	cr_assert_eq(udg_socket_connect(s[1], port, "127.0.0.1", connect_cb, &ec), 0);
+	cr_assert_eq(udg_socket_connect(s[1], port, "127.0.0.1", status_cb, &ec), 0);
 	RUN_UNTIL(loop, ec.cb == 2);
 	cr_assert_eq(ec.connect, 2, "'connect' fires again");
 	cr_assert_eq(ec.cb_status, 0);
@@ -314,14 +190,14 @@ Test(connect, a_failed_connect_calls_back_with_the_error_and_the_socket_stays_us
 	udg_address a;
 
 	/* an IPv6 literal on a udp4 socket fails asynchronously, as Node's connect EINVAL */
-	cr_assert_eq(udg_socket_connect(s[1], port, "::1", connect_cb, &ec), 0);
+	cr_assert_eq(udg_socket_connect(s[1], port, "::1", status_cb, &ec), 0);
 	cr_assert_eq(ec.cb, 0);
 	RUN_UNTIL(loop, ec.cb == 1);
 	cr_assert_eq(ec.cb_status, -EINVAL, "%s", udg_err_name(ec.cb_status));
 	cr_assert_eq(ec.connect, 0, "no 'connect' on failure");
 	cr_assert_eq(ec.error, 0, "with a callback there is no 'error'");
 	cr_assert_eq(udg_socket_remote_address(s[1], &a), UDG_ERR_SOCKET_DGRAM_NOT_CONNECTED);
-	cr_assert_eq(udg_socket_connect(s[1], port, "127.0.0.1", connect_cb, &ec), 0);
+	cr_assert_eq(udg_socket_connect(s[1], port, "127.0.0.1", status_cb, &ec), 0);
 	RUN_UNTIL(loop, ec.cb == 2);
 	cr_assert_eq(ec.cb_status, 0);
 	cr_assert_eq(ec.connect, 1);
@@ -354,7 +230,7 @@ Test(connect, connect_on_an_unbound_socket_binds_implicitly)
 	int port = bind_port(s[0], "127.0.0.1");
 	udg_address a;
 
-	cr_assert_eq(udg_socket_connect(s[1], port, "127.0.0.1", connect_cb, &ec), 0);
+	cr_assert_eq(udg_socket_connect(s[1], port, "127.0.0.1", status_cb, &ec), 0);
 	cr_assert_eq(udg_socket_bind(s[1], 0, NULL, NULL, NULL), UDG_ERR_SOCKET_ALREADY_BOUND);
 	RUN_UNTIL(loop, ec.cb == 1);
 	cr_assert_eq(ec.listening, 1);
@@ -375,7 +251,7 @@ Test(connect, a_hostname_connect_on_an_unbound_socket_reaches_the_peer)
 	int port = bind_port(s[0], "127.0.0.1");
 	udg_address a;
 
-	cr_assert_eq(udg_socket_connect(s[1], port, "localhost", connect_cb, &ec), 0);
+	cr_assert_eq(udg_socket_connect(s[1], port, "localhost", status_cb, &ec), 0);
 	RUN_UNTIL(loop, ec.cb == 1);
 	cr_assert_eq(ec.cb_status, 0, "%s", udg_err_name(ec.cb_status));
 	cr_assert_eq(ec.connect, 1);
@@ -396,7 +272,7 @@ Test(connect, connect_during_a_pending_bind_runs_after_listening)
 	int port = bind_port(s[0], "127.0.0.1");
 
 	cr_assert_eq(udg_socket_bind(s[1], 0, "localhost", NULL, NULL), 0);
-	cr_assert_eq(udg_socket_connect(s[1], port, "127.0.0.1", connect_cb, &ec), 0);
+	cr_assert_eq(udg_socket_connect(s[1], port, "127.0.0.1", status_cb, &ec), 0);
 	RUN_UNTIL(loop, ec.cb == 1);
 	cr_assert_eq(ec.cb_status, 0, "%s", udg_err_name(ec.cb_status));
 	cr_assert_eq(ec.listening, 1);
@@ -417,13 +293,13 @@ Test(connect, a_failed_implicit_bind_fails_the_waiting_connect)
 	udg_socket *s;
 	cr_assert_eq(udg_socket_new(loop, &o, &s), 0);
 
-	cr_assert_eq(udg_socket_connect(s, 9, "127.0.0.1", connect_cb, &e), 0);
+	cr_assert_eq(udg_socket_connect(s, 9, "127.0.0.1", status_cb, &e), 0);
 	RUN_UNTIL(loop, e.cb == 1 && e.error == 1);
 	cr_assert_eq(e.err.code, -EINVAL);
 	cr_assert_str_eq(e.err_syscall, "bind");
 	cr_assert_eq(e.cb_status, -EINVAL, "udg also fails the waiting connect (Node drops it)");
 	cr_assert_eq(e.connect, 0);
-	cr_assert_eq(udg_socket_connect(s, 9, "localhost", connect_cb, &e), 0,
+	cr_assert_eq(udg_socket_connect(s, 9, "localhost", status_cb, &e), 0,
 		     "the connect state went back to DISCONNECTED");
 	RUN_UNTIL(loop, e.cb == 2 && e.error == 2);
 	cr_assert_eq(e.cb_status, -EINVAL);
@@ -462,11 +338,11 @@ Test(connect, a_connect_failing_at_once_is_connecting_until_reported)
 	bind_port(s[1], "127.0.0.1");
 
 	/* both failures are decided inside connect(); neither may start a second connect */
-	cr_assert_eq(udg_socket_connect(s[0], 9, NULL, connect_cb, &e), 0);
-	cr_assert_eq(udg_socket_connect(s[0], 9, NULL, connect_cb, &e),
+	cr_assert_eq(udg_socket_connect(s[0], 9, NULL, status_cb, &e), 0);
+	cr_assert_eq(udg_socket_connect(s[0], 9, NULL, status_cb, &e),
 		     UDG_ERR_SOCKET_DGRAM_IS_CONNECTED);
-	cr_assert_eq(udg_socket_connect(s[1], 9, "::1", connect_cb, &e), 0);
-	cr_assert_eq(udg_socket_connect(s[1], 9, NULL, connect_cb, &e),
+	cr_assert_eq(udg_socket_connect(s[1], 9, "::1", status_cb, &e), 0);
+	cr_assert_eq(udg_socket_connect(s[1], 9, NULL, status_cb, &e),
 		     UDG_ERR_SOCKET_DGRAM_IS_CONNECTED);
 	RUN_UNTIL(loop, e.cb == 2);
 	cr_assert_eq(e.cb_status, -EINVAL);
@@ -487,14 +363,14 @@ Test(connect, disconnect_before_connect_was_reported_is_not_connected)
 	bind_port(s[1], "127.0.0.1");
 
 	/* Node is CONNECTING until 'connect': disconnect() then throws NOT_CONNECTED */
-	cr_assert_eq(udg_socket_connect(s[1], port, NULL, connect_cb, &ec), 0);
+	cr_assert_eq(udg_socket_connect(s[1], port, NULL, status_cb, &ec), 0);
 	cr_assert_eq(udg_socket_disconnect(s[1]), UDG_ERR_SOCKET_DGRAM_NOT_CONNECTED);
-	cr_assert_eq(udg_socket_connect(s[1], port, NULL, connect_cb, &ec),
+	cr_assert_eq(udg_socket_connect(s[1], port, NULL, status_cb, &ec),
 		     UDG_ERR_SOCKET_DGRAM_IS_CONNECTED);
 	RUN_UNTIL(loop, ec.cb == 1);
 	cr_assert_eq(ec.connect, 1);
 	cr_assert_eq(udg_socket_disconnect(s[1]), 0);
-	cr_assert_eq(udg_socket_connect(s[1], port, NULL, connect_cb, &ec), 0);
+	cr_assert_eq(udg_socket_connect(s[1], port, NULL, status_cb, &ec), 0);
 	RUN_UNTIL(loop, ec.cb == 2);
 	cr_assert_eq(ec.connect, 2);
 	close_all(loop, s, 2);

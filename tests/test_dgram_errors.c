@@ -12,79 +12,7 @@
 #include <unistd.h>
 
 #include "udg.h"
-
-static udg_loop *new_loop_opts(const udg_loop_options *o)
-{
-	udg_loop *loop = NULL;
-	int r = udg_loop_new(o, &loop);
-	if (r == UDG_ERR_IO_URING_UNAVAILABLE || r == UDG_ERR_KERNEL_TOO_OLD)
-		cr_skip_test("%s", udg_strerror(r));
-	cr_assert_eq(r, 0, "udg_loop_new: %s", udg_strerror(r));
-	return loop;
-}
-
-static udg_loop *new_loop(void)
-{
-	return new_loop_opts(NULL);
-}
-
-struct ev {
-	int listening, error, close, connect, message;
-	int cb, cb_status;
-	int sent, sent_status;
-	udg_error_info err;
-	char err_syscall[16];
-	char err_address[UDG_ADDRSTRLEN];
-	bool err_has_address;
-};
-
-static void on_listening(udg_socket *s, void *user)
-{
-	struct ev *e = user;
-	e->listening++;
-}
-
-static void on_error(udg_socket *s, const udg_error_info *err, void *user)
-{
-	struct ev *e = user;
-	e->error++;
-	e->err = *err;
-	e->err_has_address = err->address != NULL;
-	snprintf(e->err_syscall, sizeof(e->err_syscall), "%s", err->syscall ? err->syscall : "");
-	snprintf(e->err_address, sizeof(e->err_address), "%s", err->address ? err->address : "");
-}
-
-static void on_close(udg_socket *s, void *user)
-{
-	struct ev *e = user;
-	e->close++;
-}
-
-static void on_connect(udg_socket *s, void *user)
-{
-	struct ev *e = user;
-	e->connect++;
-}
-
-static void on_message(udg_socket *s, const void *data, size_t len, const udg_rinfo *ri, void *user)
-{
-	struct ev *e = user;
-	e->message++;
-}
-
-static void status_cb(udg_socket *s, int status, void *user)
-{
-	struct ev *e = user;
-	e->cb++;
-	e->cb_status = status;
-}
-
-static void sent_cb(udg_socket *s, int status, size_t bytes, void *user)
-{
-	struct ev *e = user;
-	e->sent++;
-	e->sent_status = status;
-}
+#include "support.h"
 
 /* Fails every lookup of "nowhere.test" with ENOTFOUND; answers literals with themselves. */
 static void lookup_fn(udg_lookup_req *req, const char *host, int family, void *user)
@@ -93,58 +21,6 @@ static void lookup_fn(udg_lookup_req *req, const char *host, int family, void *u
 		udg_lookup_done(req, UDG_ERR_ENOTFOUND, NULL);
 	else
 		udg_lookup_done(req, 0, host);
-}
-
-static udg_socket *new_socket_opts(udg_loop *loop, udg_socket_options *o, struct ev *e)
-{
-	o->on_listening = on_listening;
-	o->on_error = on_error;
-	o->on_close = on_close;
-	o->on_connect = on_connect;
-	o->on_message = on_message;
-	o->user = e;
-	udg_socket *s = NULL;
-	cr_assert_eq(udg_socket_new(loop, o, &s), 0);
-	return s;
-}
-
-static udg_socket *new_socket(udg_loop *loop, udg_socket_type type, struct ev *e)
-{
-	udg_socket_options o;
-	udg_socket_options_init(&o, type);
-	return new_socket_opts(loop, &o, e);
-}
-
-static int bind_port(udg_socket *s, const char *address)
-{
-	udg_address a;
-	cr_assert_eq(udg_socket_bind(s, 0, address, NULL, NULL), 0);
-	cr_assert_eq(udg_socket_address(s, &a), 0);
-	return a.port;
-}
-
-static void wake_up(udg_timer *t, void *user)
-{
-}
-
-/* Run until cond holds, waking every 10 ms and giving up after about 5 s. */
-#define RUN_UNTIL(loop, cond)                                                            \
-	do {                                                                             \
-		udg_timer *t_;                                                           \
-		cr_assert_eq(udg_timer_new((loop), &t_), 0);                             \
-		cr_assert_eq(udg_timer_start(t_, 10000000, 10000000, wake_up, NULL), 0); \
-		for (int i_ = 0; i_ < 500 && !(cond); i_++)                              \
-			cr_assert_geq(udg_loop_run((loop), UDG_RUN_ONCE), 0);            \
-		udg_timer_free(t_);                                                      \
-		cr_assert((cond), "timed out waiting for " #cond);                       \
-	} while (0)
-
-static void close_all(udg_loop *loop, udg_socket **socks, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		cr_assert_eq(udg_socket_close(socks[i], NULL, NULL), 0);
-	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
-	cr_assert_eq(udg_loop_close(loop), 0);
 }
 
 /* ---- Thrown in Node: returned here ---------------------------------------------------------- */

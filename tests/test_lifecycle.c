@@ -8,83 +8,7 @@
 #include <string.h>
 
 #include "udg.h"
-
-static udg_loop *new_loop(void)
-{
-	udg_loop *loop = NULL;
-	int r = udg_loop_new(NULL, &loop);
-	if (r == UDG_ERR_IO_URING_UNAVAILABLE || r == UDG_ERR_KERNEL_TOO_OLD)
-		cr_skip_test("%s", udg_strerror(r));
-	cr_assert_eq(r, 0, "udg_loop_new: %s", udg_strerror(r));
-	return loop;
-}
-
-/* What a socket's event handlers saw, with the order of the calls. */
-struct ev {
-	int seq;
-	int listening, listening_at;
-	int bound, bound_at;
-	int close, close_at;
-	int error;
-	int sent, sent_at;
-	int sent_status;
-	udg_address in_listening;
-	int address_rc;
-	uint32_t rcvbuf;
-	int rcvbuf_rc;
-};
-
-static void on_listening(udg_socket *s, void *user)
-{
-	struct ev *e = user;
-	e->listening++;
-	e->listening_at = ++e->seq;
-	e->address_rc = udg_socket_address(s, &e->in_listening);
-	e->rcvbuf_rc = udg_socket_get_recv_buffer_size(s, &e->rcvbuf);
-}
-
-static void on_close(udg_socket *s, void *user)
-{
-	struct ev *e = user;
-	e->close++;
-	e->close_at = ++e->seq;
-}
-
-static void on_error(udg_socket *s, const udg_error_info *err, void *user)
-{
-	struct ev *e = user;
-	e->error++;
-}
-
-static void on_bound(udg_socket *s, int status, void *user)
-{
-	struct ev *e = user;
-	cr_assert_eq(status, 0);
-	e->bound++;
-	e->bound_at = ++e->seq;
-}
-
-static void on_sent(udg_socket *s, int status, size_t bytes, void *user)
-{
-	struct ev *e = user;
-	e->sent++;
-	e->sent_at = ++e->seq;
-	e->sent_status = status;
-}
-
-static udg_socket *new_socket(udg_loop *loop, udg_socket_type type, struct ev *e)
-{
-	udg_socket_options o;
-	udg_socket_options_init(&o, type);
-	o.on_listening = on_listening;
-	o.on_close = on_close;
-	o.on_error = on_error;
-	o.user = e;
-	udg_socket *s = NULL;
-	cr_assert_eq(udg_socket_new(loop, &o, &s), 0);
-	cr_assert_not_null(s);
-	return s;
-}
+#include "support.h"
 
 /* Close, let 'close' arrive, free the loop. */
 static void finish(udg_loop *loop, udg_socket *s, struct ev *e)
@@ -154,7 +78,7 @@ Test(lifecycle, listening_is_never_synchronous_fires_once_and_address_works_in_i
 	struct ev e = { 0 };
 	udg_socket *s = new_socket(loop, UDG_UDP4, &e);
 
-	cr_assert_eq(udg_socket_bind(s, 0, "127.0.0.1", on_bound, &e), 0);
+	cr_assert_eq(udg_socket_bind(s, 0, "127.0.0.1", bound_cb, &e), 0);
 	cr_assert_eq(e.listening, 0, "not inside bind(), even for a literal");
 	cr_assert_eq(e.bound, 0);
 	cr_assert_eq(udg_loop_run(loop, UDG_RUN_NOWAIT), 1, "a bound socket is alive");
@@ -194,8 +118,8 @@ Test(lifecycle, an_implicit_bind_emits_listening_once_before_the_send_callback)
 	udg_socket *s = new_socket(loop, UDG_UDP4, &e);
 
 	/* To our own port would need the port first; a closed port on loopback is fine. */
-	cr_assert_eq(udg_socket_send(s, "x", 1, 9, "127.0.0.1", on_sent, &e), 0);
-	cr_assert_eq(udg_socket_send(s, "y", 1, 9, "127.0.0.1", on_sent, &e), 0);
+	cr_assert_eq(udg_socket_send(s, "x", 1, 9, "127.0.0.1", sent_cb, &e), 0);
+	cr_assert_eq(udg_socket_send(s, "y", 1, 9, "127.0.0.1", sent_cb, &e), 0);
 	cr_assert_eq(e.listening + e.sent, 0);
 	while (e.sent < 2)
 		cr_assert_geq(udg_loop_run(loop, UDG_RUN_ONCE), 0);
@@ -267,7 +191,7 @@ Test(lifecycle, unref_before_an_implicit_bind_survives_it)
 	udg_socket *s = new_socket(loop, UDG_UDP4, &e);
 
 	udg_socket_unref(s);
-	cr_assert_eq(udg_socket_send(s, "x", 1, 9, NULL, on_sent, &e), 0);
+	cr_assert_eq(udg_socket_send(s, "x", 1, 9, NULL, sent_cb, &e), 0);
 	/* the send itself is pending work until its callback ran */
 	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
 	cr_assert_eq(e.sent, 1);

@@ -9,16 +9,7 @@
 #include <string.h>
 
 #include "udg.h"
-
-static udg_loop *new_loop(void)
-{
-	udg_loop *loop = NULL;
-	int r = udg_loop_new(NULL, &loop);
-	if (r == UDG_ERR_IO_URING_UNAVAILABLE || r == UDG_ERR_KERNEL_TOO_OLD)
-		cr_skip_test("%s", udg_strerror(r));
-	cr_assert_eq(r, 0, "udg_loop_new: %s", udg_strerror(r));
-	return loop;
-}
+#include "support.h"
 
 /* A scripted resolver: echoes literals, maps one name, fails another, and either answers inside
  * the call or holds the requests for answer_held(). Records every call. */
@@ -79,70 +70,9 @@ static void answer_held_post(void *arg)
 	answer_held(arg);
 }
 
-struct ev {
-	int seq;
-	int listening, listening_at;
-	int connect, cb, cb_status;
-	int error, close, message;
-	int sent, sent_status, sent_at;
-	udg_error_info err;
-	char err_syscall[16];
-	char payload[64];
-	size_t len;
-};
-
-static void on_listening(udg_socket *s, void *user)
-{
-	struct ev *e = user;
-	e->listening++;
-	e->listening_at = ++e->seq;
-}
-
-static void on_connect(udg_socket *s, void *user)
-{
-	struct ev *e = user;
-	e->connect++;
-}
-
-static void on_error(udg_socket *s, const udg_error_info *err, void *user)
-{
-	struct ev *e = user;
-	e->error++;
-	e->err = *err;
-	snprintf(e->err_syscall, sizeof(e->err_syscall), "%s", err->syscall ? err->syscall : "");
-}
-
-static void on_close(udg_socket *s, void *user)
-{
-	struct ev *e = user;
-	e->close++;
-}
-
-static void on_message(udg_socket *s, const void *data, size_t len, const udg_rinfo *ri, void *user)
-{
-	struct ev *e = user;
-	e->message++;
-	e->len = len;
-	memcpy(e->payload, data, len < sizeof(e->payload) ? len : sizeof(e->payload));
-}
-
-static void connect_cb(udg_socket *s, int status, void *user)
-{
-	struct ev *e = user;
-	e->cb++;
-	e->cb_status = status;
-}
-
-static void sent_cb(udg_socket *s, int status, size_t bytes, void *user)
-{
-	struct ev *e = user;
-	e->sent++;
-	e->sent_status = status;
-	e->sent_at = ++e->seq;
-}
-
-static udg_socket *new_socket(udg_loop *loop, udg_socket_type type, struct ev *e,
-			      struct resolver *r)
+/* A recorded socket whose lookups go to the scripted resolver r (NULL: the built-in one). */
+static udg_socket *lookup_socket(udg_loop *loop, udg_socket_type type, struct ev *e,
+				 struct resolver *r)
 {
 	udg_socket_options o;
 	udg_socket_options_init(&o, type);
@@ -150,48 +80,7 @@ static udg_socket *new_socket(udg_loop *loop, udg_socket_type type, struct ev *e
 		o.lookup = lookup_fn;
 		o.lookup_user = r;
 	}
-	o.on_listening = on_listening;
-	o.on_connect = on_connect;
-	o.on_error = on_error;
-	o.on_close = on_close;
-	o.on_message = on_message;
-	o.user = e;
-	udg_socket *s = NULL;
-	cr_assert_eq(udg_socket_new(loop, &o, &s), 0);
-	return s;
-}
-
-/* A plain receiver on the loopback address: returns its port. */
-static int bind_port(udg_socket *s, const char *address)
-{
-	udg_address a;
-	cr_assert_eq(udg_socket_bind(s, 0, address, NULL, NULL), 0);
-	cr_assert_eq(udg_socket_address(s, &a), 0);
-	return a.port;
-}
-
-static void wake_up(udg_timer *t, void *user)
-{
-}
-
-/* Run until cond holds, waking every 10 ms and giving up after about 5 s. */
-#define RUN_UNTIL(loop, cond)                                                            \
-	do {                                                                             \
-		udg_timer *t_;                                                           \
-		cr_assert_eq(udg_timer_new((loop), &t_), 0);                             \
-		cr_assert_eq(udg_timer_start(t_, 10000000, 10000000, wake_up, NULL), 0); \
-		for (int i_ = 0; i_ < 500 && !(cond); i_++)                              \
-			cr_assert_geq(udg_loop_run((loop), UDG_RUN_ONCE), 0);            \
-		udg_timer_free(t_);                                                      \
-		cr_assert((cond), "timed out waiting for " #cond);                       \
-	} while (0)
-
-static void close_all(udg_loop *loop, udg_socket **socks, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		cr_assert_eq(udg_socket_close(socks[i], NULL, NULL), 0);
-	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
-	cr_assert_eq(udg_loop_close(loop), 0);
+	return new_socket_opts(loop, &o, e);
 }
 
 Test(lookup, is_consulted_for_an_explicit_bind_even_for_a_literal)
@@ -199,7 +88,7 @@ Test(lookup, is_consulted_for_an_explicit_bind_even_for_a_literal)
 	udg_loop *loop = new_loop();
 	struct resolver r = { 0 };
 	struct ev e = { 0 };
-	udg_socket *s = new_socket(loop, UDG_UDP4, &e, &r);
+	udg_socket *s = lookup_socket(loop, UDG_UDP4, &e, &r);
 
 	cr_assert_eq(udg_socket_bind(s, 0, "127.0.0.1", NULL, NULL), 0);
 	cr_assert_eq(r.calls, 1);
@@ -219,8 +108,8 @@ Test(lookup, is_consulted_for_the_implicit_bind_wildcard_and_every_unconnected_s
 	udg_loop *loop = new_loop();
 	struct resolver r = { 0 };
 	struct ev es = { 0 }, er = { 0 };
-	udg_socket *s[2] = { new_socket(loop, UDG_UDP6, &es, &r),
-			     new_socket(loop, UDG_UDP6, &er, NULL) };
+	udg_socket *s[2] = { lookup_socket(loop, UDG_UDP6, &es, &r),
+			     lookup_socket(loop, UDG_UDP6, &er, NULL) };
 	int port = bind_port(s[1], "::1");
 
 	cr_assert_eq(udg_socket_send(s[0], "a", 1, port, "::1", sent_cb, &es), 0);
@@ -247,13 +136,13 @@ Test(lookup, is_consulted_for_connect_but_not_for_connected_sends)
 	udg_loop *loop = new_loop();
 	struct resolver r = { 0 };
 	struct ev ec = { 0 }, ep = { 0 };
-	udg_socket *s[2] = { new_socket(loop, UDG_UDP4, &ec, &r),
-			     new_socket(loop, UDG_UDP4, &ep, NULL) };
+	udg_socket *s[2] = { lookup_socket(loop, UDG_UDP4, &ec, &r),
+			     lookup_socket(loop, UDG_UDP4, &ep, NULL) };
 	int port = bind_port(s[1], "127.0.0.1");
 
 	cr_assert_eq(udg_socket_bind(s[0], 0, "127.0.0.1", NULL, NULL), 0);
 	RUN_UNTIL(loop, ec.listening == 1);
-	cr_assert_eq(udg_socket_connect(s[0], port, "127.0.0.1", connect_cb, &ec), 0);
+	cr_assert_eq(udg_socket_connect(s[0], port, "127.0.0.1", status_cb, &ec), 0);
 	cr_assert_eq(r.calls, 2);
 	cr_assert_str_eq(r.host[1], "127.0.0.1");
 	RUN_UNTIL(loop, ec.cb == 1);
@@ -270,12 +159,12 @@ Test(lookup, connect_on_an_unbound_socket_asks_for_the_wildcard_then_the_peer)
 	udg_loop *loop = new_loop();
 	struct resolver r = { .map_host = "peer.test", .map_to = "127.0.0.1" };
 	struct ev ec = { 0 }, ep = { 0 };
-	udg_socket *s[2] = { new_socket(loop, UDG_UDP4, &ec, &r),
-			     new_socket(loop, UDG_UDP4, &ep, NULL) };
+	udg_socket *s[2] = { lookup_socket(loop, UDG_UDP4, &ec, &r),
+			     lookup_socket(loop, UDG_UDP4, &ep, NULL) };
 	int port = bind_port(s[1], "127.0.0.1");
 	udg_address a;
 
-	cr_assert_eq(udg_socket_connect(s[0], port, "peer.test", connect_cb, &ec), 0);
+	cr_assert_eq(udg_socket_connect(s[0], port, "peer.test", status_cb, &ec), 0);
 	RUN_UNTIL(loop, ec.cb == 1);
 	cr_assert_eq(ec.cb_status, 0, "%s", udg_err_name(ec.cb_status));
 	cr_assert_eq(r.calls, 2);
@@ -298,8 +187,8 @@ Test(lookup, an_answer_given_on_a_later_iteration_is_used)
 	udg_loop *loop = new_loop();
 	struct resolver r = { .hold = true };
 	struct ev es = { 0 }, er = { 0 };
-	udg_socket *s[2] = { new_socket(loop, UDG_UDP4, &es, &r),
-			     new_socket(loop, UDG_UDP4, &er, NULL) };
+	udg_socket *s[2] = { lookup_socket(loop, UDG_UDP4, &es, &r),
+			     lookup_socket(loop, UDG_UDP4, &er, NULL) };
 	int port = bind_port(s[1], "127.0.0.1");
 	udg_timer *t;
 
@@ -319,7 +208,7 @@ Test(lookup, send_errors_reach_the_callback_unchanged)
 	udg_loop *loop = new_loop();
 	struct resolver r = { .fail_host = "nowhere.test", .fail_code = UDG_ERR_ENOTFOUND };
 	struct ev e = { 0 };
-	udg_socket *s = new_socket(loop, UDG_UDP4, &e, &r);
+	udg_socket *s = lookup_socket(loop, UDG_UDP4, &e, &r);
 
 	cr_assert_eq(udg_socket_bind(s, 0, "127.0.0.1", NULL, NULL), 0);
 	cr_assert_eq(udg_socket_send(s, "x", 1, 9, "nowhere.test", sent_cb, &e), 0);
@@ -338,7 +227,7 @@ Test(lookup, a_send_error_without_a_callback_is_an_error_event)
 	udg_loop *loop = new_loop();
 	struct resolver r = { .fail_host = "nowhere.test", .fail_code = UDG_ERR_EAI_AGAIN };
 	struct ev e = { 0 };
-	udg_socket *s = new_socket(loop, UDG_UDP6, &e, &r);
+	udg_socket *s = lookup_socket(loop, UDG_UDP6, &e, &r);
 
 	cr_assert_eq(udg_socket_bind(s, 0, "::1", NULL, NULL), 0);
 	cr_assert_eq(udg_socket_send(s, "x", 1, 9, "nowhere.test", NULL, NULL), 0);
@@ -353,14 +242,14 @@ Test(lookup, a_bind_lookup_error_is_an_error_event_and_the_socket_can_bind_again
 	udg_loop *loop = new_loop();
 	struct resolver r = { .fail_host = "nowhere.test", .fail_code = UDG_ERR_ENOTFOUND };
 	struct ev e = { 0 };
-	udg_socket *s = new_socket(loop, UDG_UDP4, &e, &r);
+	udg_socket *s = lookup_socket(loop, UDG_UDP4, &e, &r);
 
-	cr_assert_eq(udg_socket_bind(s, 0, "nowhere.test", connect_cb, &e), 0);
+	cr_assert_eq(udg_socket_bind(s, 0, "nowhere.test", status_cb, &e), 0);
 	RUN_UNTIL(loop, e.error == 1);
 	cr_assert_eq(e.err.code, UDG_ERR_ENOTFOUND);
 	cr_assert_eq(e.listening, 0);
 	cr_assert_eq(e.cb, 0, "the bind callback runs on success only");
-	cr_assert_eq(udg_socket_bind(s, 0, "127.0.0.1", connect_cb, &e), 0);
+	cr_assert_eq(udg_socket_bind(s, 0, "127.0.0.1", status_cb, &e), 0);
 	RUN_UNTIL(loop, e.cb == 1);
 	cr_assert_eq(e.listening, 1);
 	close_all(loop, &s, 1);
@@ -371,10 +260,10 @@ Test(lookup, a_connect_lookup_error_reaches_the_callback_or_the_error_event)
 	udg_loop *loop = new_loop();
 	struct resolver r = { .fail_host = "nowhere.test", .fail_code = UDG_ERR_ENOTFOUND };
 	struct ev e = { 0 };
-	udg_socket *s = new_socket(loop, UDG_UDP4, &e, &r);
+	udg_socket *s = lookup_socket(loop, UDG_UDP4, &e, &r);
 	udg_address a;
 
-	cr_assert_eq(udg_socket_connect(s, 9, "nowhere.test", connect_cb, &e), 0);
+	cr_assert_eq(udg_socket_connect(s, 9, "nowhere.test", status_cb, &e), 0);
 	RUN_UNTIL(loop, e.cb == 1);
 	cr_assert_eq(e.cb_status, UDG_ERR_ENOTFOUND);
 	cr_assert_eq(e.error + e.connect, 0);
@@ -392,7 +281,7 @@ Test(lookup, an_implicit_bind_lookup_error_is_an_error_event)
 	udg_loop *loop = new_loop();
 	struct resolver r = { .fail_host = "0.0.0.0", .fail_code = -EACCES };
 	struct ev e = { 0 };
-	udg_socket *s = new_socket(loop, UDG_UDP4, &e, &r);
+	udg_socket *s = lookup_socket(loop, UDG_UDP4, &e, &r);
 
 	cr_assert_eq(udg_socket_send(s, "x", 1, 9, NULL, sent_cb, &e), 0);
 	cr_assert_eq(udg_socket_send(s, "x", 1, 9, NULL, NULL, NULL), 0);
@@ -410,7 +299,7 @@ Test(lookup, a_non_numeric_answer_is_invalid_arg_value)
 	udg_loop *loop = new_loop();
 	struct resolver r = { .map_host = "127.0.0.1", .map_to = "not-an-address" };
 	struct ev e = { 0 };
-	udg_socket *s = new_socket(loop, UDG_UDP4, &e, &r);
+	udg_socket *s = lookup_socket(loop, UDG_UDP4, &e, &r);
 
 	cr_assert_eq(udg_socket_bind(s, 0, "127.0.0.1", NULL, NULL), 0);
 	RUN_UNTIL(loop, e.error == 1);
@@ -424,7 +313,7 @@ Test(lookup, an_answer_of_the_other_family_fails_the_send_with_einval)
 	udg_loop *loop = new_loop();
 	struct resolver r = { .map_host = "six.test", .map_to = "::1" };
 	struct ev e = { 0 };
-	udg_socket *s = new_socket(loop, UDG_UDP4, &e, &r);
+	udg_socket *s = lookup_socket(loop, UDG_UDP4, &e, &r);
 
 	cr_assert_eq(udg_socket_send(s, "x", 1, 9, "six.test", sent_cb, &e), 0);
 	RUN_UNTIL(loop, e.sent == 1);
@@ -437,7 +326,7 @@ Test(lookup, lookup_done_refuses_null_and_a_second_answer)
 	udg_loop *loop = new_loop();
 	struct resolver r = { .hold = true };
 	struct ev e = { 0 };
-	udg_socket *s = new_socket(loop, UDG_UDP4, &e, &r);
+	udg_socket *s = lookup_socket(loop, UDG_UDP4, &e, &r);
 
 	cr_assert_eq(udg_lookup_done(NULL, 0, "127.0.0.1"), -EINVAL);
 	cr_assert_eq(udg_socket_bind(s, 0, NULL, NULL, NULL), 0);
@@ -454,8 +343,8 @@ Test(lookup, localhost_is_resolved_by_the_builtin_resolver)
 {
 	udg_loop *loop = new_loop();
 	struct ev es = { 0 }, er = { 0 };
-	udg_socket *s[2] = { new_socket(loop, UDG_UDP4, &es, NULL),
-			     new_socket(loop, UDG_UDP4, &er, NULL) };
+	udg_socket *s[2] = { lookup_socket(loop, UDG_UDP4, &es, NULL),
+			     lookup_socket(loop, UDG_UDP4, &er, NULL) };
 	udg_address a;
 
 	cr_assert_eq(udg_socket_bind(s[1], 0, "localhost", NULL, NULL), 0);
@@ -476,9 +365,9 @@ Test(lookup, close_while_a_custom_bind_lookup_is_pending_binds_nothing)
 	udg_loop *loop = new_loop();
 	struct resolver r = { .hold = true };
 	struct ev e = { 0 };
-	udg_socket *s = new_socket(loop, UDG_UDP4, &e, &r);
+	udg_socket *s = lookup_socket(loop, UDG_UDP4, &e, &r);
 
-	cr_assert_eq(udg_socket_bind(s, 0, "127.0.0.1", connect_cb, &e), 0);
+	cr_assert_eq(udg_socket_bind(s, 0, "127.0.0.1", status_cb, &e), 0);
 	cr_assert_eq(udg_socket_close(s, NULL, NULL), 0);
 	cr_assert_eq(udg_loop_post(loop, answer_held_post, &r), 0);
 	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
@@ -495,7 +384,7 @@ Test(lookup, close_while_a_custom_bind_lookup_fails_reports_nothing)
 	udg_loop *loop = new_loop();
 	struct resolver r = { .hold = true, .fail_host = "127.0.0.1", .fail_code = -EIO };
 	struct ev e = { 0 };
-	udg_socket *s = new_socket(loop, UDG_UDP4, &e, &r);
+	udg_socket *s = lookup_socket(loop, UDG_UDP4, &e, &r);
 
 	cr_assert_eq(udg_socket_bind(s, 0, "127.0.0.1", NULL, NULL), 0);
 	cr_assert_eq(udg_socket_close(s, NULL, NULL), 0);
@@ -510,9 +399,9 @@ Test(lookup, close_while_a_connect_lookup_is_pending_connects_nothing)
 {
 	udg_loop *loop = new_loop();
 	struct ev e = { 0 };
-	udg_socket *s = new_socket(loop, UDG_UDP4, &e, NULL);
+	udg_socket *s = lookup_socket(loop, UDG_UDP4, &e, NULL);
 
-	cr_assert_eq(udg_socket_connect(s, 9, "localhost", connect_cb, &e), 0);
+	cr_assert_eq(udg_socket_connect(s, 9, "localhost", status_cb, &e), 0);
 	cr_assert_eq(udg_socket_close(s, NULL, NULL), 0);
 	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
 	cr_assert_eq(e.connect + e.cb + e.error, 0, "as Node: the late result is ignored");

@@ -9,136 +9,25 @@
 #include <string.h>
 
 #include "udg.h"
+#include "support.h"
 
-static udg_loop *new_loop_opts(const udg_loop_options *o)
-{
-	udg_loop *loop = NULL;
-	int r = udg_loop_new(o, &loop);
-	if (r == UDG_ERR_IO_URING_UNAVAILABLE || r == UDG_ERR_KERNEL_TOO_OLD)
-		cr_skip_test("%s", udg_strerror(r));
-	cr_assert_eq(r, 0, "udg_loop_new: %s", udg_strerror(r));
-	return loop;
-}
-
-static udg_loop *new_loop(void)
-{
-	return new_loop_opts(NULL);
-}
-
-struct ev {
-	udg_loop *loop;
-	int message, error, close, connect;
-	size_t len, total;
-	unsigned char payload[2048];
-	udg_rinfo rinfo;
-	char from[UDG_ADDRSTRLEN];
-	char family[8];
-	udg_error_info err;
-	char err_syscall[16];
-	bool err_has_address;
-	bool in_order;
-	uint32_t next_seq;
-	/* on the first 'error': bind a socket to this port and send us a datagram */
-	int answer_port;
-	udg_socket *answer;
-	udg_socket *target;
+/* The ICMP test's reaction to the first 'error': the peer's port is free again, so take it
+ * with another socket and answer the connected one. */
+struct answer {
+	udg_socket *sock; /* NULL once answered */
+	int port;
 };
 
-static void on_message(udg_socket *s, const void *data, size_t len, const udg_rinfo *ri, void *user)
+static void answer_back(udg_socket *s, struct ev *e)
 {
-	struct ev *e = user;
-	e->message++;
-	e->len = len;
-	e->total += len;
-	e->rinfo = *ri;
-	memcpy(e->payload, data, len < sizeof(e->payload) ? len : sizeof(e->payload));
-	cr_assert_geq(udg_format_address(ri->addr, ri->addrlen, e->from, sizeof(e->from)), 0);
-	snprintf(e->family, sizeof(e->family), "%s", udg_family_name(ri->addr));
-	if (len == 4) {
-		uint32_t seq;
-		memcpy(&seq, data, 4);
-		if (seq != e->next_seq)
-			e->in_order = false;
-		e->next_seq = seq + 1;
-	}
-}
-
-static void on_error(udg_socket *s, const udg_error_info *err, void *user)
-{
-	struct ev *e = user;
-	e->error++;
-	e->err = *err;
-	e->err_has_address = err->address != NULL;
-	snprintf(e->err_syscall, sizeof(e->err_syscall), "%s", err->syscall ? err->syscall : "");
-	if (e->answer) {
-		/* the peer's port is free again: take it and answer the connected socket */
-		cr_assert_eq(udg_socket_bind(e->answer, e->answer_port, "127.0.0.1", NULL, NULL),
-			     0);
-		udg_address a;
-		cr_assert_eq(udg_socket_address(s, &a), 0);
-		cr_assert_eq(udg_socket_send(e->answer, "back", 4, a.port, NULL, NULL, NULL), 0);
-		e->answer = NULL;
-	}
-}
-
-static void on_close(udg_socket *s, void *user)
-{
-	struct ev *e = user;
-	e->close++;
-}
-
-static void on_connect(udg_socket *s, void *user)
-{
-	struct ev *e = user;
-	e->connect++;
-}
-
-static udg_socket *new_socket(udg_loop *loop, udg_socket_type type, struct ev *e)
-{
-	udg_socket_options o;
-	udg_socket_options_init(&o, type);
-	o.on_message = on_message;
-	o.on_error = on_error;
-	o.on_close = on_close;
-	o.on_connect = on_connect;
-	o.user = e;
-	e->loop = loop;
-	e->in_order = true;
-	udg_socket *s = NULL;
-	cr_assert_eq(udg_socket_new(loop, &o, &s), 0);
-	return s;
-}
-
-static int bind_port(udg_socket *s, const char *address)
-{
+	struct answer *an = e->ctx;
+	if (!an->sock)
+		return;
+	cr_assert_eq(udg_socket_bind(an->sock, an->port, "127.0.0.1", NULL, NULL), 0);
 	udg_address a;
-	cr_assert_eq(udg_socket_bind(s, 0, address, NULL, NULL), 0);
 	cr_assert_eq(udg_socket_address(s, &a), 0);
-	return a.port;
-}
-
-static void wake_up(udg_timer *t, void *user)
-{
-}
-
-/* Run until cond holds, waking every 10 ms and giving up after about 5 s. */
-#define RUN_UNTIL(loop, cond)                                                            \
-	do {                                                                             \
-		udg_timer *t_;                                                           \
-		cr_assert_eq(udg_timer_new((loop), &t_), 0);                             \
-		cr_assert_eq(udg_timer_start(t_, 10000000, 10000000, wake_up, NULL), 0); \
-		for (int i_ = 0; i_ < 500 && !(cond); i_++)                              \
-			cr_assert_geq(udg_loop_run((loop), UDG_RUN_ONCE), 0);            \
-		udg_timer_free(t_);                                                      \
-		cr_assert((cond), "timed out waiting for " #cond);                       \
-	} while (0)
-
-static void close_all(udg_loop *loop, udg_socket **socks, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		cr_assert_eq(udg_socket_close(socks[i], NULL, NULL), 0);
-	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
-	cr_assert_eq(udg_loop_close(loop), 0);
+	cr_assert_eq(udg_socket_send(an->sock, "back", 4, a.port, NULL, NULL, NULL), 0);
+	an->sock = NULL;
 }
 
 Test(recv, an_ipv4_datagram_arrives_with_payload_and_rinfo)
@@ -160,7 +49,7 @@ Test(recv, an_ipv4_datagram_arrives_with_payload_and_rinfo)
 	cr_assert_eq(er.rinfo.addr->sa_family, AF_INET);
 	cr_assert_eq(er.rinfo.addrlen, sizeof(struct sockaddr_in));
 	cr_assert_str_eq(er.from, "127.0.0.1");
-	cr_assert_str_eq(er.family, "IPv4");
+	cr_assert_str_eq(er.from_family, "IPv4");
 	cr_assert_eq(er.error, 0);
 	close_all(loop, s, 2);
 }
@@ -181,7 +70,7 @@ Test(recv, an_ipv6_datagram_arrives_with_payload_and_rinfo)
 	cr_assert_eq(er.rinfo.port, sport);
 	cr_assert_eq(er.rinfo.addr->sa_family, AF_INET6);
 	cr_assert_str_eq(er.from, "::1");
-	cr_assert_str_eq(er.family, "IPv6");
+	cr_assert_str_eq(er.from_family, "IPv6");
 	close_all(loop, s, 2);
 }
 
@@ -297,8 +186,9 @@ Test(recv, icmp_port_unreachable_on_a_connected_socket_is_a_recvmsg_error_and_re
 	cr_assert_eq(udg_socket_connect(s[0], peer_port, "127.0.0.1", NULL, NULL), 0);
 	cr_assert_eq(udg_socket_close(s[1], NULL, NULL), 0);
 	RUN_UNTIL(loop, ec.connect == 1 && ep.close == 1);
-	ec.answer = s[2];
-	ec.answer_port = peer_port;
+	struct answer an = { .sock = s[2], .port = peer_port };
+	ec.ctx = &an;
+	ec.after_error = answer_back;
 
 	cr_assert_eq(udg_socket_send(s[0], "ping", 4, 0, NULL, NULL, NULL), 0);
 	RUN_UNTIL(loop, ec.message == 1);
