@@ -8,98 +8,23 @@
 #include <string.h>
 
 #include "udg.h"
+#include "support.h"
 
-static udg_loop *new_loop(void)
+/* after_message: abort e->ctx (a udg_abort_signal) from the first 'message'. */
+static void abort_on_first_message(udg_socket *s, struct ev *e)
 {
-	udg_loop *loop = NULL;
-	int r = udg_loop_new(NULL, &loop);
-	if (r == UDG_ERR_IO_URING_UNAVAILABLE || r == UDG_ERR_KERNEL_TOO_OLD)
-		cr_skip_test("%s", udg_strerror(r));
-	cr_assert_eq(r, 0, "udg_loop_new: %s", udg_strerror(r));
-	return loop;
+	if (e->message == 1)
+		udg_abort_signal_abort(e->ctx);
 }
 
-struct ev {
-	int seq;
-	int listening, error, message, bound;
-	int close, close_at;
-	int disposed, disposed_at;
-	int sent, sent_cancelled, sent_when_closed;
-	udg_abort_signal *abort_on_message; /* abort this signal from the first 'message' */
-};
-
-static void on_listening(udg_socket *s, void *user)
-{
-	struct ev *e = user;
-	e->listening++;
-}
-
-static void on_error(udg_socket *s, const udg_error_info *err, void *user)
-{
-	struct ev *e = user;
-	e->error++;
-}
-
-static void on_close(udg_socket *s, void *user)
-{
-	struct ev *e = user;
-	e->close++;
-	e->close_at = ++e->seq;
-	e->sent_when_closed = e->sent;
-}
-
-static void on_message(udg_socket *s, const void *data, size_t len, const udg_rinfo *ri, void *user)
-{
-	struct ev *e = user;
-	e->message++;
-	if (e->abort_on_message && e->message == 1)
-		udg_abort_signal_abort(e->abort_on_message);
-}
-
-static void on_bound(udg_socket *s, int status, void *user)
-{
-	struct ev *e = user;
-	e->bound++;
-}
-
-static void disposed(udg_socket *s, void *user)
-{
-	struct ev *e = user;
-	e->disposed++;
-	e->disposed_at = ++e->seq;
-}
-
-static void sent_cb(udg_socket *s, int status, size_t bytes, void *user)
-{
-	struct ev *e = user;
-	e->sent++;
-	if (status == -ECANCELED)
-		e->sent_cancelled++;
-}
-
-static udg_socket *new_socket(udg_loop *loop, udg_socket_type type, struct ev *e,
-			      udg_abort_signal *sig)
+/* A recorded socket created with the abort signal sig. */
+static udg_socket *signal_socket(udg_loop *loop, udg_socket_type type, struct ev *e,
+				 udg_abort_signal *sig)
 {
 	udg_socket_options o;
 	udg_socket_options_init(&o, type);
 	o.signal = sig;
-	o.on_listening = on_listening;
-	o.on_error = on_error;
-	o.on_close = on_close;
-	o.on_message = on_message;
-	o.user = e;
-	udg_socket *s = NULL;
-	cr_assert_eq(udg_socket_new(loop, &o, &s), 0);
-	cr_assert_not_null(s);
-	return s;
-}
-
-static int bind_port(udg_socket *s, const char *address)
-{
-	udg_address a;
-	cr_assert_eq(udg_socket_bind(s, 0, address, NULL, NULL), 0);
-	cr_assert_eq(udg_socket_address(s, &a), 0);
-	return a.port;
+	return new_socket_opts(loop, &o, e);
 }
 
 Test(signal, an_already_aborted_signal_closes_the_socket_on_creation)
@@ -112,7 +37,7 @@ Test(signal, an_already_aborted_signal_closes_the_socket_on_creation)
 	udg_abort_signal_abort(sig);
 	cr_assert(udg_abort_signal_aborted(sig));
 
-	udg_socket *s = new_socket(loop, UDG_UDP4, &e, sig);
+	udg_socket *s = signal_socket(loop, UDG_UDP4, &e, sig);
 	cr_assert_eq(e.close, 0, "'close' comes from the loop, not from udg_socket_new");
 	cr_assert_eq(udg_socket_bind(s, 0, NULL, NULL, NULL), UDG_ERR_SOCKET_DGRAM_NOT_RUNNING);
 	cr_assert_eq(udg_socket_send(s, "x", 1, 9, NULL, NULL, NULL),
@@ -131,13 +56,14 @@ Test(signal, an_abort_closes_every_open_socket_created_with_it_and_no_other, .ti
 	udg_abort_signal *sig;
 	cr_assert_eq(udg_abort_signal_new(loop, &sig), 0);
 	struct ev er = { 0 }, es = { 0 }, eu = { 0 }, eo = { 0 };
-	udg_socket *r = new_socket(loop, UDG_UDP4, &er, sig);
-	udg_socket *s = new_socket(loop, UDG_UDP4, &es, sig);
-	new_socket(loop, UDG_UDP6, &eu, sig); /* never bound */
-	udg_socket *other = new_socket(loop, UDG_UDP4, &eo, NULL);
+	udg_socket *r = signal_socket(loop, UDG_UDP4, &er, sig);
+	udg_socket *s = signal_socket(loop, UDG_UDP4, &es, sig);
+	signal_socket(loop, UDG_UDP6, &eu, sig); /* never bound */
+	udg_socket *other = new_socket(loop, UDG_UDP4, &eo);
 	int port = bind_port(r, "127.0.0.1");
 	bind_port(other, "127.0.0.1");
-	er.abort_on_message = sig;
+	er.after_message = abort_on_first_message;
+	er.ctx = sig;
 
 	/* aborted mid-flight, from inside the first 'message' */
 	for (int i = 0; i < 5; i++)
@@ -168,7 +94,7 @@ Test(signal, an_abort_after_close_does_nothing_more)
 	udg_abort_signal *sig;
 	cr_assert_eq(udg_abort_signal_new(loop, &sig), 0);
 	struct ev e = { 0 };
-	udg_socket *s = new_socket(loop, UDG_UDP4, &e, sig);
+	udg_socket *s = signal_socket(loop, UDG_UDP4, &e, sig);
 	bind_port(s, "127.0.0.1");
 
 	cr_assert_eq(udg_socket_close(s, NULL, NULL), 0);
@@ -185,9 +111,9 @@ Test(signal, an_abort_while_binding_binds_nothing)
 	udg_abort_signal *sig;
 	cr_assert_eq(udg_abort_signal_new(loop, &sig), 0);
 	struct ev e = { 0 };
-	udg_socket *s = new_socket(loop, UDG_UDP4, &e, sig);
+	udg_socket *s = signal_socket(loop, UDG_UDP4, &e, sig);
 
-	cr_assert_eq(udg_socket_bind(s, 0, "localhost", on_bound, &e), 0);
+	cr_assert_eq(udg_socket_bind(s, 0, "localhost", bound_cb, &e), 0);
 	udg_abort_signal_abort(sig);
 	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
 	cr_assert_eq(e.listening, 0, "no 'listening'");
@@ -204,7 +130,7 @@ Test(signal, an_abort_with_a_queued_send_cancels_it_before_close)
 	udg_abort_signal *sig;
 	cr_assert_eq(udg_abort_signal_new(loop, &sig), 0);
 	struct ev e = { 0 };
-	udg_socket *s = new_socket(loop, UDG_UDP4, &e, sig);
+	udg_socket *s = signal_socket(loop, UDG_UDP4, &e, sig);
 
 	cr_assert_eq(udg_socket_send(s, "x", 1, 9, "localhost", sent_cb, &e), 0);
 	udg_abort_signal_abort(sig);
@@ -223,7 +149,7 @@ Test(signal, a_freed_signal_leaves_its_sockets_open)
 	udg_abort_signal *sig;
 	cr_assert_eq(udg_abort_signal_new(loop, &sig), 0);
 	struct ev e = { 0 };
-	udg_socket *s = new_socket(loop, UDG_UDP6, &e, sig);
+	udg_socket *s = signal_socket(loop, UDG_UDP6, &e, sig);
 	bind_port(s, "::1");
 
 	cr_assert_eq(udg_loop_close(loop), -EBUSY, "the signal belongs to the loop too");
@@ -254,17 +180,17 @@ Test(signal, dispose_closes_an_open_socket_and_calls_back_from_the_loop)
 {
 	udg_loop *loop = new_loop();
 	struct ev e = { 0 };
-	udg_socket *s = new_socket(loop, UDG_UDP4, &e, NULL);
+	udg_socket *s = new_socket(loop, UDG_UDP4, &e);
 	bind_port(s, "127.0.0.1");
 
-	cr_assert_eq(udg_socket_dispose(s, disposed, &e), 0);
-	cr_assert_eq(e.disposed + e.close, 0, "nothing inside dispose()");
+	cr_assert_eq(udg_socket_dispose(s, close_cb, &e), 0);
+	cr_assert_eq(e.close_cb + e.close, 0, "nothing inside dispose()");
 	cr_assert_eq(udg_socket_send(s, "x", 1, 9, NULL, NULL, NULL),
 		     UDG_ERR_SOCKET_DGRAM_NOT_RUNNING, "dispose closed it");
 	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
 	cr_assert_eq(e.close, 1);
-	cr_assert_eq(e.disposed, 1);
-	cr_assert_lt(e.close_at, e.disposed_at, "resolves when 'close' fires");
+	cr_assert_eq(e.close_cb, 1);
+	cr_assert_lt(e.close_at, e.close_cb_at, "resolves when 'close' fires");
 	cr_assert_eq(udg_loop_close(loop), 0);
 }
 
@@ -272,16 +198,16 @@ Test(signal, dispose_of_a_closing_socket_succeeds_with_the_pending_close)
 {
 	udg_loop *loop = new_loop();
 	struct ev e = { 0 };
-	udg_socket *s = new_socket(loop, UDG_UDP6, &e, NULL);
+	udg_socket *s = new_socket(loop, UDG_UDP6, &e);
 	bind_port(s, "::1");
 
 	cr_assert_eq(udg_socket_close(s, NULL, NULL), 0);
-	cr_assert_eq(udg_socket_dispose(s, disposed, &e), 0, "already closed: succeeds");
-	cr_assert_eq(e.disposed, 0);
+	cr_assert_eq(udg_socket_dispose(s, close_cb, &e), 0, "already closed: succeeds");
+	cr_assert_eq(e.close_cb, 0);
 	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
 	cr_assert_eq(e.close, 1, "one close only");
-	cr_assert_eq(e.disposed, 1);
-	cr_assert_eq(udg_socket_dispose(NULL, disposed, &e), UDG_ERR_INVALID_ARG_TYPE);
+	cr_assert_eq(e.close_cb, 1);
+	cr_assert_eq(udg_socket_dispose(NULL, close_cb, &e), UDG_ERR_INVALID_ARG_TYPE);
 	cr_assert_eq(udg_loop_close(loop), 0);
 }
 
@@ -292,12 +218,12 @@ Test(signal, dispose_of_a_socket_closed_by_its_signal_succeeds)
 	cr_assert_eq(udg_abort_signal_new(loop, &sig), 0);
 	udg_abort_signal_abort(sig);
 	struct ev e = { 0 };
-	udg_socket *s = new_socket(loop, UDG_UDP4, &e, sig);
+	udg_socket *s = signal_socket(loop, UDG_UDP4, &e, sig);
 
-	cr_assert_eq(udg_socket_dispose(s, disposed, &e), 0);
+	cr_assert_eq(udg_socket_dispose(s, close_cb, &e), 0);
 	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
 	cr_assert_eq(e.close, 1);
-	cr_assert_eq(e.disposed, 1);
+	cr_assert_eq(e.close_cb, 1);
 	udg_abort_signal_free(sig);
 	cr_assert_eq(udg_loop_close(loop), 0);
 }
