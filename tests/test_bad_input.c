@@ -32,10 +32,10 @@ enum fixture {
 struct ctx {
 	udg_loop *loop;
 	udg_socket *s;
-	int peer_port;    /* a bound plain socket on 127.0.0.1, for connect */
+	int peer_port; /* a bound plain socket on 127.0.0.1, for connect */
 	int peer_fd;
-	int callbacks;    /* every user callback of the fixture socket, and of the row's calls */
-	int last_status;  /* of the row's own async callback */
+	int callbacks;   /* every user callback of the fixture socket, and of the row's calls */
+	int last_status; /* of the row's own async callback */
 	int async_calls;
 };
 
@@ -93,26 +93,28 @@ static void timer_fn(udg_timer *t, void *user)
 /* ---- Test data ---------------------------------------------------------------------------- */
 
 static char payload[64] = "bad input";
-static const char long_name[301] =
-	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-	"aaaaaaaaaaaa"; /* 300 characters: over DNS's 253 */
+static const char long_name[301] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+				   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+				   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+				   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+				   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+				   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+				   "aaaaaaaaaaaa"; /* 300 characters: over DNS's 253 */
 
 /* ---- The calls, one small function per row ------------------------------------------------- */
 
-#define CALL(fn_name, expr)                        \
-	static int fn_name(struct ctx *c)          \
-	{                                          \
-		(void)c;                           \
-		return (expr);                     \
+#define CALL(fn_name, expr)               \
+	static int fn_name(struct ctx *c) \
+	{                                 \
+		(void)c;                  \
+		return (expr);            \
 	}
-#define VOID_CALL(fn_name, stmt)                   \
-	static int fn_name(struct ctx *c)          \
-	{                                          \
-		(void)c;                           \
-		stmt;                              \
-		return 0;                          \
+#define VOID_CALL(fn_name, stmt)          \
+	static int fn_name(struct ctx *c) \
+	{                                 \
+		(void)c;                  \
+		stmt;                     \
+		return 0;                 \
 	}
 
 /* loop */
@@ -163,7 +165,10 @@ VOID_CALL(loop_stats_null, {
 VOID_CALL(loop_options_init_null, udg_loop_options_init(NULL))
 
 /* timers */
-CALL(timer_new_null_loop, ({ udg_timer *t = NULL; udg_timer_new(NULL, &t); }))
+CALL(timer_new_null_loop, ({
+	     udg_timer *t = NULL;
+	     udg_timer_new(NULL, &t);
+     }))
 CALL(timer_new_null_out, udg_timer_new(c->loop, NULL))
 CALL(timer_start_null, udg_timer_start(NULL, 1, 0, timer_fn, NULL))
 static int timer_start_null_cb(struct ctx *c)
@@ -183,11 +188,13 @@ VOID_CALL(timer_ref_unref_free_null, {
 
 /* errors */
 CALL(err_name_never_null, udg_err_name(INT_MIN) != NULL && udg_err_name(0) != NULL &&
-				  udg_err_name(1) != NULL && udg_err_name(INT_MAX) != NULL
-			  ? 0 : 1)
-CALL(strerror_never_null, udg_strerror(INT_MIN) != NULL && udg_strerror(-4096) != NULL &&
-				  udg_strerror(INT_MAX) != NULL
-			  ? 0 : 1)
+					  udg_err_name(1) != NULL && udg_err_name(INT_MAX) != NULL
+				  ? 0
+				  : 1)
+CALL(strerror_never_null,
+     udg_strerror(INT_MIN) != NULL && udg_strerror(-4096) != NULL && udg_strerror(INT_MAX) != NULL
+	     ? 0
+	     : 1)
 
 /* socket creation */
 static int socket_new_with(struct ctx *c, int type, uint32_t rcv, uint32_t snd)
@@ -206,17 +213,20 @@ static int socket_new_with(struct ctx *c, int type, uint32_t rcv, uint32_t snd)
 	return s == NULL ? r : 2;
 }
 CALL(socket_new_null_loop, ({
-	udg_socket_options o;
-	udg_socket *s;
-	udg_socket_options_init(&o, UDG_UDP4);
-	udg_socket_new(NULL, &o, &s);
-}))
-CALL(socket_new_null_opts, ({ udg_socket *s; udg_socket_new(c->loop, NULL, &s); }))
+	     udg_socket_options o;
+	     udg_socket *s;
+	     udg_socket_options_init(&o, UDG_UDP4);
+	     udg_socket_new(NULL, &o, &s);
+     }))
+CALL(socket_new_null_opts, ({
+	     udg_socket *s;
+	     udg_socket_new(c->loop, NULL, &s);
+     }))
 CALL(socket_new_null_out, ({
-	udg_socket_options o;
-	udg_socket_options_init(&o, UDG_UDP4);
-	udg_socket_new(c->loop, &o, NULL);
-}))
+	     udg_socket_options o;
+	     udg_socket_options_init(&o, UDG_UDP4);
+	     udg_socket_new(c->loop, &o, NULL);
+     }))
 CALL(socket_new_type_zero, socket_new_with(c, 0, 0, 0))
 CALL(socket_new_type_5, socket_new_with(c, 5, 0, 0))
 CALL(socket_new_type_negative, socket_new_with(c, -4, 0, 0))
@@ -282,15 +292,12 @@ CALL(send_300_chars, udg_socket_send(c->s, payload, 1, 9, long_name, send_cb, c)
 CALL(send_wrong_family, udg_socket_send(c->s, payload, 1, c->peer_port, "::1", send_cb, c))
 CALL(send_wrong_family6, udg_socket_send(c->s, payload, 1, c->peer_port, "127.0.0.1", send_cb, c))
 CALL(send_connected_with_port, udg_socket_send(c->s, payload, 1, 9, NULL, send_cb, c))
-CALL(send_connected_with_address,
-     udg_socket_send(c->s, payload, 1, 0, "127.0.0.1", send_cb, c))
+CALL(send_connected_with_address, udg_socket_send(c->s, payload, 1, 0, "127.0.0.1", send_cb, c))
 CALL(send_on_closed, udg_socket_send(c->s, payload, 1, 9, NULL, send_cb, c))
 CALL(send_range_null_socket, udg_socket_send_range(NULL, payload, 4, 0, 4, 9, NULL, send_cb, c))
 CALL(send_range_null_buf, udg_socket_send_range(c->s, NULL, 4, 0, 4, 9, NULL, send_cb, c))
-CALL(send_range_offset_past_end,
-     udg_socket_send_range(c->s, payload, 4, 5, 0, 9, NULL, send_cb, c))
-CALL(send_range_length_past_end,
-     udg_socket_send_range(c->s, payload, 4, 2, 3, 9, NULL, send_cb, c))
+CALL(send_range_offset_past_end, udg_socket_send_range(c->s, payload, 4, 5, 0, 9, NULL, send_cb, c))
+CALL(send_range_length_past_end, udg_socket_send_range(c->s, payload, 4, 2, 3, 9, NULL, send_cb, c))
 CALL(send_range_wrapping_sum,
      udg_socket_send_range(c->s, payload, 4, 2, SIZE_MAX, 9, NULL, send_cb, c))
 CALL(send_range_huge_offset,
@@ -316,7 +323,8 @@ static int sendv_wrapping_total(struct ctx *c)
 }
 static int sendv_wrapping_total_cb(struct ctx *c)
 {
-	udg_buf bufs[3] = { { payload, SIZE_MAX / 2 + 1 }, { payload, SIZE_MAX / 2 + 1 },
+	udg_buf bufs[3] = { { payload, SIZE_MAX / 2 + 1 },
+			    { payload, SIZE_MAX / 2 + 1 },
 			    { payload, 8 } };
 	return udg_socket_sendv(c->s, bufs, 3, c->peer_port, NULL, send_cb, c);
 }
@@ -339,9 +347,9 @@ CALL(send_to_port_zero, send_to_with(c, AF_INET, sizeof(struct sockaddr_in), 0))
 CALL(send_to_connected, send_to_with(c, AF_INET, sizeof(struct sockaddr_in), 9))
 CALL(send_to_closed, send_to_with(c, AF_INET, sizeof(struct sockaddr_in), 9))
 CALL(sendv_to_null_bufs, ({
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(9) };
-	udg_socket_sendv_to(c->s, NULL, 1, (struct sockaddr *)&sin, sizeof(sin), send_cb, c);
-}))
+	     struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(9) };
+	     udg_socket_sendv_to(c->s, NULL, 1, (struct sockaddr *)&sin, sizeof(sin), send_cb, c);
+     }))
 
 /* connect, disconnect, addresses */
 CALL(connect_null_socket, udg_socket_connect(NULL, 9, NULL, status_cb, c))
@@ -356,12 +364,24 @@ CALL(connect_again, udg_socket_connect(c->s, c->peer_port, NULL, status_cb, c))
 CALL(connect_wrong_family, udg_socket_connect(c->s, c->peer_port, "::1", status_cb, c))
 CALL(disconnect_null, udg_socket_disconnect(NULL))
 CALL(disconnect_not_connected, udg_socket_disconnect(c->s))
-CALL(remote_null, ({ udg_address a; udg_socket_remote_address(NULL, &a); }))
-CALL(remote_not_connected, ({ udg_address a; udg_socket_remote_address(c->s, &a); }))
+CALL(remote_null, ({
+	     udg_address a;
+	     udg_socket_remote_address(NULL, &a);
+     }))
+CALL(remote_not_connected, ({
+	     udg_address a;
+	     udg_socket_remote_address(c->s, &a);
+     }))
 CALL(remote_null_out, udg_socket_remote_address(c->s, NULL))
-CALL(address_null, ({ udg_address a; udg_socket_address(NULL, &a); }))
+CALL(address_null, ({
+	     udg_address a;
+	     udg_socket_address(NULL, &a);
+     }))
 CALL(address_null_out, udg_socket_address(c->s, NULL))
-CALL(address_unbound, ({ udg_address a; udg_socket_address(c->s, &a); }))
+CALL(address_unbound, ({
+	     udg_address a;
+	     udg_socket_address(c->s, &a);
+     }))
 
 /* close, dispose, ref */
 CALL(close_null, udg_socket_close(NULL, ev_cb, c))
@@ -406,15 +426,22 @@ CALL(ssm_null_socket,
      udg_socket_drop_source_specific_membership(NULL, "127.0.0.1", "232.1.1.1", NULL))
 
 /* buffer sizes and queue */
-CALL(get_rcvbuf_null_socket, ({ uint32_t v; udg_socket_get_recv_buffer_size(NULL, &v); }))
+CALL(get_rcvbuf_null_socket, ({
+	     uint32_t v;
+	     udg_socket_get_recv_buffer_size(NULL, &v);
+     }))
 CALL(get_rcvbuf_null_out, udg_socket_get_recv_buffer_size(c->s, NULL))
 CALL(get_sndbuf_null_out, udg_socket_get_send_buffer_size(c->s, NULL))
-CALL(get_rcvbuf_unbound, ({ uint32_t v; udg_socket_get_recv_buffer_size(c->s, &v); }))
+CALL(get_rcvbuf_unbound, ({
+	     uint32_t v;
+	     udg_socket_get_recv_buffer_size(c->s, &v);
+     }))
 CALL(set_rcvbuf_unbound, udg_socket_set_recv_buffer_size(c->s, 65536))
 CALL(set_rcvbuf_over_int_max, udg_socket_set_recv_buffer_size(c->s, (uint32_t)INT_MAX + 1))
 CALL(set_sndbuf_over_int_max, udg_socket_set_send_buffer_size(c->s, UINT32_MAX))
 CALL(set_sndbuf_on_closed, udg_socket_set_send_buffer_size(c->s, 65536))
-CALL(queue_null, (int)(udg_socket_get_send_queue_size(NULL) + udg_socket_get_send_queue_count(NULL)))
+CALL(queue_null,
+     (int)(udg_socket_get_send_queue_size(NULL) + udg_socket_get_send_queue_count(NULL)))
 
 /* addresses */
 static int format_with(int family, socklen_t len, size_t buflen)
@@ -425,21 +452,28 @@ static int format_with(int family, socklen_t len, size_t buflen)
 	char buf[UDG_ADDRSTRLEN];
 	return udg_format_address((struct sockaddr *)&ss, len, buflen ? buf : NULL, buflen);
 }
-CALL(format_null_sa, ({ char b[64]; udg_format_address(NULL, 16, b, sizeof(b)); }))
+CALL(format_null_sa, ({
+	     char b[64];
+	     udg_format_address(NULL, 16, b, sizeof(b));
+     }))
 CALL(format_null_buf, format_with(AF_INET, sizeof(struct sockaddr_in), 0))
 CALL(format_short_in4, format_with(AF_INET, sizeof(struct sockaddr_in) - 1, 64))
 CALL(format_short_in6, format_with(AF_INET6, sizeof(struct sockaddr_in6) - 1, 64))
 CALL(format_unix, format_with(AF_UNIX, sizeof(struct sockaddr_storage), 64))
 CALL(format_buf_too_small, ({
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	char b[9];
-	udg_format_address((struct sockaddr *)&sin, sizeof(sin), b, sizeof(b));
-}))
+	     struct sockaddr_in sin = { .sin_family = AF_INET,
+					.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	     char b[9];
+	     udg_format_address((struct sockaddr *)&sin, sizeof(sin), b, sizeof(b));
+     }))
 CALL(family_name_null, udg_family_name(NULL)[0])
 CALL(lookup_done_null, udg_lookup_done(NULL, 0, "127.0.0.1"))
 
 /* abort signals */
-CALL(signal_new_null_loop, ({ udg_abort_signal *g; udg_abort_signal_new(NULL, &g); }))
+CALL(signal_new_null_loop, ({
+	     udg_abort_signal *g;
+	     udg_abort_signal_new(NULL, &g);
+     }))
 CALL(signal_new_null_out, udg_abort_signal_new(c->loop, NULL))
 VOID_CALL(signal_null_ops, {
 	udg_abort_signal_abort(NULL);
@@ -458,8 +492,14 @@ struct row {
 	int async_expect; /* ... with this status */
 };
 
-#define ROW(f, fn, code) { #fn, f, fn, code, false, 0 }
-#define ASYNC_ROW(f, fn, code) { #fn, f, fn, 0, true, code }
+#define ROW(f, fn, code)                   \
+	{                                  \
+#fn, f, fn, code, false, 0 \
+	}
+#define ASYNC_ROW(f, fn, code)            \
+	{                                 \
+#fn, f, fn, 0, true, code \
+	}
 
 static struct row rows[] = {
 	ROW(FIX_LOOP, loop_new_null_out, -EINVAL),
@@ -654,8 +694,8 @@ static struct row rows[] = {
 
 static const char *fixture_name(enum fixture f)
 {
-	static const char *const names[] = { "loop", "unbound", "bound", "bound6", "connected",
-					     "closed" };
+	static const char *const names[] = { "loop",   "unbound",   "bound",
+					     "bound6", "connected", "closed" };
 	return names[f];
 }
 
@@ -681,7 +721,8 @@ static void setup(struct ctx *c, enum fixture f)
 		return;
 	/* A plain socket to connect and send to: it never runs a udg callback. */
 	c->peer_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	cr_assert_eq(bind(c->peer_fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	socklen_t len = sizeof(sin);
 	getsockname(c->peer_fd, (struct sockaddr *)&sin, &len);
@@ -699,7 +740,8 @@ static void setup(struct ctx *c, enum fixture f)
 		     0);
 	settle(c, 3);
 	if (f == FIX_CONNECTED) {
-		cr_assert_eq(udg_socket_connect(c->s, c->peer_port, NULL, fixture_connect_cb, c), 0);
+		cr_assert_eq(udg_socket_connect(c->s, c->peer_port, NULL, fixture_connect_cb, c),
+			     0);
 		for (int i = 0; i < 100 && c->async_calls == 0; i++)
 			settle(c, 1);
 		cr_assert_eq(c->async_calls, 1);
@@ -732,7 +774,8 @@ static void assert_unchanged(const struct row *r, const struct snapshot *a,
 {
 	cr_assert_eq(a->addr_rc, b->addr_rc, "%s: address() went from %d to %d", r->name,
 		     a->addr_rc, b->addr_rc);
-	cr_assert_str_eq(a->addr.address, b->addr.address, "%s: the local address changed", r->name);
+	cr_assert_str_eq(a->addr.address, b->addr.address, "%s: the local address changed",
+			 r->name);
 	cr_assert_eq(a->addr.port, b->addr.port, "%s: the local port changed", r->name);
 	cr_assert_eq(a->remote_rc, b->remote_rc, "%s: remoteAddress() went from %d to %d", r->name,
 		     a->remote_rc, b->remote_rc);

@@ -112,8 +112,7 @@ static void on_listening(udg_socket *s, void *user)
 	p->listening = true;
 }
 
-static void on_message(udg_socket *s, const void *data, size_t len, const udg_rinfo *ri,
-		       void *user)
+static void on_message(udg_socket *s, const void *data, size_t len, const udg_rinfo *ri, void *user)
 {
 	struct peer *p = user;
 	(void)data;
@@ -170,7 +169,8 @@ static int raw_socket(int *port)
 {
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	cr_assert_geq(fd, 0);
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	cr_assert_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	socklen_t len = sizeof(sin);
 	cr_assert_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
@@ -181,7 +181,8 @@ static int raw_socket(int *port)
 
 static void raw_send(int fd, int port, const void *buf, size_t len)
 {
-	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	struct sockaddr_in to = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)port),
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	cr_assert_eq(sendto(fd, buf, len, 0, (struct sockaddr *)&to, sizeof(to)), (ssize_t)len);
 }
@@ -253,7 +254,8 @@ Test(faults, empty_buffer_ring_under_flood_recovers_and_traffic_continues)
 	cr_assert_eq(rx.closes, 1);
 }
 
-/* ---- Submission side: a full SQ and an overflowing CQ ------------------------------------------ */
+/* ---- Submission side: a full SQ and an overflowing CQ ------------------------------------------
+ */
 
 #define BURST 10000
 
@@ -272,8 +274,9 @@ Test(faults, ten_thousand_sends_through_an_eight_entry_sq_all_complete)
 	 * the sends have a callback; the other half are copied and counted in the stats. */
 	for (int i = 0; i < BURST; i++) {
 		bool with_cb = (i % 2) == 0;
-		cr_assert_eq(udg_socket_send(tx.sock, payload, sizeof(payload), rx.port, "127.0.0.1",
-					     with_cb ? send_cb : NULL, with_cb ? &recs[i] : NULL),
+		cr_assert_eq(udg_socket_send(tx.sock, payload, sizeof(payload), rx.port,
+					     "127.0.0.1", with_cb ? send_cb : NULL,
+					     with_cb ? &recs[i] : NULL),
 			     0, "send %d refused", i);
 	}
 	cr_assert_eq(udg_socket_get_send_queue_count(tx.sock), BURST);
@@ -312,8 +315,8 @@ Test(faults, cq_overflow_loses_no_completion_and_every_callback_runs_once)
 	for (int i = 0; i < N; i++) {
 		memcpy(payload[i], &i, sizeof(i));
 		udg_socket *s = (i & 1) ? tx1.sock : tx2.sock;
-		cr_assert_eq(udg_socket_send(s, payload[i], sizeof(payload[i]), rx.port, NULL, send_cb,
-					     &recs[i]),
+		cr_assert_eq(udg_socket_send(s, payload[i], sizeof(payload[i]), rx.port, NULL,
+					     send_cb, &recs[i]),
 			     0);
 	}
 	double deadline = now_s() + 20;
@@ -339,7 +342,8 @@ Test(faults, cq_overflow_loses_no_completion_and_every_callback_runs_once)
 	free(recs);
 }
 
-/* ---- Close in the middle of things -------------------------------------------------------------- */
+/* ---- Close in the middle of things --------------------------------------------------------------
+ */
 
 Test(faults, close_during_a_flood_stops_delivery_at_once)
 {
@@ -393,8 +397,8 @@ Test(faults, close_with_a_thousand_sends_in_flight_runs_every_callback_once_then
 		/* The last hundred go to a host name: they wait for the resolver and are cancelled
 		 * by the close; the others are already SQEs. */
 		const char *to = i >= N - NAMED ? "localhost" : "127.0.0.1";
-		cr_assert_eq(udg_socket_send(tx.sock, payload, sizeof(payload), rx.port, to, send_cb,
-					     &recs[i]),
+		cr_assert_eq(udg_socket_send(tx.sock, payload, sizeof(payload), rx.port, to,
+					     send_cb, &recs[i]),
 			     0);
 	}
 	struct close_rec c = { 0 };
@@ -446,7 +450,8 @@ Test(faults, icmp_port_unreachable_on_a_connected_socket_is_an_error_event_and_r
 	int back = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	int one = 1;
 	setsockopt(back, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_port = htons((uint16_t)port),
 				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	if (bind(back, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
 		close(back);
@@ -508,8 +513,8 @@ Test(faults, a_tiny_send_buffer_reports_every_send_through_its_callback)
 	struct sendrec *recs = calloc(N, sizeof(*recs));
 	static char payload[1400];
 	for (int i = 0; i < N; i++)
-		cr_assert_eq(udg_socket_send(tx.sock, payload, sizeof(payload), rx.port, NULL, send_cb,
-					     &recs[i]),
+		cr_assert_eq(udg_socket_send(tx.sock, payload, sizeof(payload), rx.port, NULL,
+					     send_cb, &recs[i]),
 			     0);
 	double deadline = now_s() + 20;
 	int calls = 0;
@@ -547,8 +552,8 @@ Test(faults, a_host_that_does_not_resolve_fails_the_send_through_its_callback)
 	while (r.calls == 0 && now_s() < deadline)
 		cr_assert_geq(udg_loop_run(loop, UDG_RUN_ONCE), 0);
 	cr_assert_eq(r.calls, 1);
-	cr_assert(r.status == UDG_ERR_ENOTFOUND || r.status == UDG_ERR_EAI_AGAIN,
-		  "got %d (%s)", r.status, udg_err_name(r.status));
+	cr_assert(r.status == UDG_ERR_ENOTFOUND || r.status == UDG_ERR_EAI_AGAIN, "got %d (%s)",
+		  r.status, udg_err_name(r.status));
 	cr_assert_eq(tx.errors, 0, "with a callback the lookup error goes to it, not to 'error'");
 
 	/* Without a callback it is an 'error' event from getaddrinfo. */

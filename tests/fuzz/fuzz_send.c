@@ -86,8 +86,9 @@ static const char *safe_address(int family, const char *text)
 	if (kind != 0)
 		return text; /* refused (or wrong family, refused at send time) */
 	if (family == AF_INET)
-		return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127 ? text
-											: "127.0.0.1";
+		return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127
+			       ? text
+			       : "127.0.0.1";
 	return IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr) ? text : "::1";
 }
 
@@ -139,8 +140,8 @@ static int one_send(udg_socket *s, int fi, struct reader *r, const uint8_t *payl
 	int ret;
 	switch (mode & 3) {
 	case 0:
-		ret = udg_socket_send(s, payload_len ? payload : NULL, payload_len, port, address, cb,
-				      NULL);
+		ret = udg_socket_send(s, payload_len ? payload : NULL, payload_len, port, address,
+				      cb, NULL);
 		break;
 	case 1: {
 		size_t off = (size_t)take64(r), len = (size_t)take64(r);
@@ -159,8 +160,8 @@ static int one_send(udg_socket *s, int fi, struct reader *r, const uint8_t *payl
 			bufs[i] = (udg_buf){ null_base ? NULL : payload + used, len };
 			used += len;
 		}
-		ret = udg_socket_sendv(s, (take8(r) & 0x3f) == 0 ? NULL : bufs, n, port, address, cb,
-				       NULL);
+		ret = udg_socket_sendv(s, (take8(r) & 0x3f) == 0 ? NULL : bufs, n, port, address,
+				       cb, NULL);
 		break;
 	}
 	default: {

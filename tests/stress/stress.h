@@ -59,13 +59,14 @@ __attribute__((format(printf, 1, 2))) static inline void stress_fail(const char 
 	stress_failures++;
 }
 
-#define STRESS_CHECK(cond, ...)                  \
-	do {                                     \
-		if (!(cond))                     \
+#define STRESS_CHECK(cond, ...)                   \
+	do {                                      \
+		if (!(cond))                      \
 			stress_fail(__VA_ARGS__); \
 	} while (0)
 
-/* ---- Self-checking datagrams ------------------------------------------------------------------ */
+/* ---- Self-checking datagrams ------------------------------------------------------------------
+ */
 
 #define DGRAM_MAX 1472 /* the largest payload that fits a 1500-byte MTU over IPv4 */
 #define DGRAM_HDR 12   /* seq, sender id, checksum */

@@ -48,12 +48,12 @@ static void bg_pump(void)
 	}
 }
 
-static void bg_message(udg_socket *s, const void *data, size_t len, const udg_rinfo *ri,
-		       void *user)
+static void bg_message(udg_socket *s, const void *data, size_t len, const udg_rinfo *ri, void *user)
 {
 	(void)s, (void)ri, (void)user;
 	uint32_t id, seq;
-	STRESS_CHECK(dgram_check(data, len, &id, &seq) != DGRAM_CORRUPT, "background echo corrupted");
+	STRESS_CHECK(dgram_check(data, len, &id, &seq) != DGRAM_CORRUPT,
+		     "background echo corrupted");
 	bg_echoed++;
 	bg_pump();
 }
@@ -220,8 +220,9 @@ int main(void)
 	for (int i = 0; i < created; i++) {
 		struct churn *c = &socks[i];
 		STRESS_CHECK(c->closes == 1, "churn socket %d: %d closes", i, c->closes);
-		STRESS_CHECK(c->send_cbs == c->sends, "churn socket %d: %d send callbacks for %d sends",
-			     i, c->send_cbs, c->sends);
+		STRESS_CHECK(c->send_cbs == c->sends,
+			     "churn socket %d: %d send callbacks for %d sends", i, c->send_cbs,
+			     c->sends);
 		if (c->v != CLOSE_WHILE_BINDING)
 			STRESS_CHECK(c->messages >= 1, "churn socket %d (variant %d): no echo", i,
 				     c->v);
@@ -248,7 +249,8 @@ int main(void)
 	STRESS_CHECK(st.send_errors == 0, "%" PRIu64 " sends failed", st.send_errors);
 	STRESS_CHECK(bg_echoed > 0, "the background traffic never flowed");
 
-	printf("stress: churn: sockets=%d closed=%d (bind+send %d, implicit %d, close-while-binding "
+	printf("stress: churn: sockets=%d closed=%d (bind+send %d, implicit %d, "
+	       "close-while-binding "
 	       "%d, connected %d, by-name %d) sends=%" PRIu64 " background_round_trips=%" PRIu64
 	       " fds_before=%d fds_after=%d loop_close=%d secs=%.2f\n",
 	       created, closed, by_variant_closed[0], by_variant_closed[1], by_variant_closed[2],

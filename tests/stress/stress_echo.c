@@ -87,8 +87,9 @@ static void on_tick(udg_timer *t, void *user)
 			if (stalled) {
 				struct pair *p = &pairs[i];
 				fprintf(stderr,
-					"stress: echo: pair %d stalled: sent %" PRIu64 " echoed %" PRIu64
-					", kernel drops server %" PRIu64 " client %" PRIu64 "\n",
+					"stress: echo: pair %d stalled: sent %" PRIu64
+					" echoed %" PRIu64 ", kernel drops server %" PRIu64
+					" client %" PRIu64 "\n",
 					i, p->sent, p->echoed, udp_port_drops(p->server_port),
 					udp_port_drops(p->client_port));
 			}
@@ -162,7 +163,7 @@ int main(void)
 	printf("stress: echo: pairs=%d window=%d round_trips=%" PRIu64 " datagrams=%" PRIu64
 	       " lost=%" PRIu64 " corrupted=%" PRIu64 " duplicated=%" PRIu64
 	       " secs=%.2f rate=%.0f datagrams/s\n",
-	       PAIRS, WINDOW, echoed, sent + echoed, sent - echoed, corrupted, duplicated,
-	       secs, (double)(sent + echoed) / secs);
+	       PAIRS, WINDOW, echoed, sent + echoed, sent - echoed, corrupted, duplicated, secs,
+	       (double)(sent + echoed) / secs);
 	return stress_failures ? 1 : 0;
 }

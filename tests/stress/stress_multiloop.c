@@ -102,8 +102,7 @@ static void pump(struct worker *w, struct sender *sd)
 	}
 }
 
-static void on_message(udg_socket *s, const void *data, size_t len, const udg_rinfo *ri,
-		       void *user)
+static void on_message(udg_socket *s, const void *data, size_t len, const udg_rinfo *ri, void *user)
 {
 	(void)s;
 	struct worker *w = user;
@@ -146,7 +145,8 @@ static void *poster_main(void *arg)
 	for (uint64_t i = 0; i < posts_per_poster; i++) {
 		/* Consecutive posts of one poster go to one loop in runs of 16, then the next. */
 		int loop_index = (int)((i / 16 + (uint64_t)poster) % LOOPS);
-		uintptr_t u = ((uintptr_t)loop_index << 56) | ((uintptr_t)poster << 48) | (uint32_t)i;
+		uintptr_t u =
+			((uintptr_t)loop_index << 56) | ((uintptr_t)poster << 48) | (uint32_t)i;
 		int r = udg_loop_post(workers[loop_index].loop, post_fn, (void *)u);
 		if (r != 0) {
 			stress_fail("poster %d: udg_loop_post: %s", poster, udg_err_name(r));
@@ -330,8 +330,8 @@ int main(void)
 	uint64_t drops = atomic_load(&total_drops);
 	STRESS_CHECK(sent == target, "sent %" PRIu64 " of %" PRIu64, sent, target);
 	STRESS_CHECK(received + drops == sent,
-		     "sent %" PRIu64 ", received %" PRIu64 ", kernel dropped %" PRIu64
-		     ": %" PRId64 " unaccounted",
+		     "sent %" PRIu64 ", received %" PRIu64 ", kernel dropped %" PRIu64 ": %" PRId64
+		     " unaccounted",
 		     sent, received, drops, (int64_t)(sent - received - drops));
 	STRESS_CHECK(corrupted == 0, "%" PRIu64 " corrupted", corrupted);
 	STRESS_CHECK(duplicated == 0, "%" PRIu64 " duplicated", duplicated);

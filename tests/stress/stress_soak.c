@@ -67,8 +67,7 @@ static void pump(struct pair *p)
 	}
 }
 
-static void on_message(udg_socket *s, const void *data, size_t len, const udg_rinfo *ri,
-		       void *user)
+static void on_message(udg_socket *s, const void *data, size_t len, const udg_rinfo *ri, void *user)
 {
 	(void)s;
 	struct pair *p = user;
@@ -195,8 +194,8 @@ int main(void)
 		short_sent += p->short_sent;
 		short_received += p->short_received;
 		STRESS_CHECK(p->received + p->drops == p->sent,
-			     "pair %d: sent %" PRIu64 ", received %" PRIu64 ", kernel dropped %" PRIu64
-			     ": %" PRId64 " unaccounted",
+			     "pair %d: sent %" PRIu64 ", received %" PRIu64
+			     ", kernel dropped %" PRIu64 ": %" PRId64 " unaccounted",
 			     i, p->sent, p->received, p->drops,
 			     (int64_t)(p->sent - p->received - p->drops));
 		free(p->seen.bits);
@@ -216,16 +215,17 @@ int main(void)
 	STRESS_CHECK(corrupted == 0, "%" PRIu64 " datagrams corrupted", corrupted);
 	STRESS_CHECK(duplicated == 0, "%" PRIu64 " datagrams duplicated", duplicated);
 	STRESS_CHECK(short_received <= short_sent, "more short datagrams received than sent");
-	STRESS_CHECK(st.datagrams_received == received, "loop counted %" PRIu64 " received, we %" PRIu64,
-		     st.datagrams_received, received);
+	STRESS_CHECK(st.datagrams_received == received,
+		     "loop counted %" PRIu64 " received, we %" PRIu64, st.datagrams_received,
+		     received);
 
 	printf("stress: soak: pairs=%d datagrams=%" PRIu64 " received=%" PRIu64 " lost=%" PRIu64
 	       " kernel_attributed=%" PRIu64 " unattributed=%" PRId64 " corrupted=%" PRIu64
 	       " duplicated=%" PRIu64 " send_errors=%" PRIu64 " enobufs_rearms=%" PRIu64
 	       " snmp_rcvbuf_errors_delta=%" PRIu64 " softnet_drops_delta=%" PRIu64
 	       " secs=%.2f rate=%.0f/s\n",
-	       PAIRS, sent, received, sent - received, drops,
-	       (int64_t)(sent - received - drops), corrupted, duplicated, errors, st.recv_enobufs,
+	       PAIRS, sent, received, sent - received, drops, (int64_t)(sent - received - drops),
+	       corrupted, duplicated, errors, st.recv_enobufs,
 	       snmp1.rcvbuf_errors - snmp0.rcvbuf_errors, softnet, secs, (double)sent / secs);
 	return stress_failures ? 1 : 0;
 }

@@ -2,8 +2,8 @@
  * io_uring_enter while holding its thread lock, so while a loop waits in the kernel no other
  * thread of the process runs (a post, udg_loop_stop, a resolver worker), and the wait only ends
  * when its timeout does. The shim cuts liburing's blocking waits into 10 ms slices, returning
- * early when a completion is ready, and yields between slices so other threads get their turn. The engine
- * code under test is unchanged; never use this outside valgrind. */
+ * early when a completion is ready, and yields between slices so other threads get their turn. The
+ * engine code under test is unchanged; never use this outside valgrind. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -52,8 +52,9 @@ static int sliced(struct io_uring *ring, struct io_uring_cqe **cqe, unsigned wai
 		if (io_uring_cq_ready(ring) >= wait_nr)
 			return 0;
 		if (io_uring_cq_ready(ring) > 0)
-			return -ETIME; /* some completions: the caller treats a timeout as a wake-up */
-		sched_yield(); /* valgrind hands its thread lock over here */
+			return -ETIME; /* some completions: the caller treats a timeout as a wake-up
+					*/
+		sched_yield();         /* valgrind hands its thread lock over here */
 	}
 }
 
