@@ -113,7 +113,9 @@ static void connect_tick(struct udg__tick *t)
 		} else if (cb) {
 			cb(s, status, s->connect_user);
 		} else if (s->opts.on_error) {
-			udg_error_info e = { .code = status, .syscall = "connect",
+			udg_error_info e = { .code = status,
+					     .syscall = s->connect_lookup_failed ? "getaddrinfo"
+										 : "connect",
 					     .address = s->connect_host, .port = s->connect_port };
 			s->opts.on_error(s, &e, s->opts.user);
 		}
@@ -190,14 +192,15 @@ static void do_connect(udg_socket *s);
 /* A failed bind leaves the socket UNBOUND and usable (Node rule 15). Sends and a connect that
  * waited for this bind fail: their callbacks run with the bind's error (a deliberate fix: Node
  * never calls them), and 'error' fires once for the bind. */
-static void bind_failed(udg_socket *s, int code, const char *address, int port)
+static void bind_failed(udg_socket *s, int code, const char *syscall, const char *address,
+			int port)
 {
 	close_fd(s);
 	s->last_bind_error = code;
 	s->bind_state = UDG__UNBOUND;
 	s->bind_cb = NULL;
 	update_active(s);
-	udg__socket_error(s, code, "bind", address, port);
+	udg__socket_error(s, code, syscall, address, port);
 	udg__sends_fail_waiting(s, code);
 	if (s->connect_queued) {
 		s->connect_queued = false;
@@ -218,7 +221,7 @@ static void bind_to(udg_socket *s, const struct sockaddr_storage *addr, socklen_
 	if (r == 0)
 		r = apply_buffer_sizes(s);
 	if (r != 0) {
-		bind_failed(s, r, text, port);
+		bind_failed(s, r, "bind", text, port);
 		return;
 	}
 	became_bound(s);
@@ -235,7 +238,7 @@ static void bind_lookup_done(struct udg_lookup_req *req)
 	if (s->closing)
 		return; /* Node rule 14: closed while resolving → no bind, no event */
 	if (req->status != 0) {
-		bind_failed(s, req->status, s->pending_host, s->bind_port);
+		bind_failed(s, req->status, "getaddrinfo", s->pending_host, s->bind_port);
 		return;
 	}
 	bind_to(s, &req->addr, req->addrlen, s->pending_host, s->bind_port);
@@ -267,7 +270,7 @@ static int bind_start(udg_socket *s, int port, const char *address)
 	if (kind == 0) {
 		bind_to(s, &addr, len, s->pending_host, port);
 	} else if (kind == -EINVAL) {
-		bind_failed(s, -EINVAL, s->pending_host, port);
+		bind_failed(s, -EINVAL, "bind", s->pending_host, port);
 	} else {
 		int r = udg__lookup_start(s, &s->lookup, s->pending_host, port, bind_lookup_done);
 		if (r != 0) {
@@ -471,6 +474,7 @@ static void connect_lookup_done(struct udg_lookup_req *req)
 	if (s->closing || s->connect_status != CONNECT_RESOLVING)
 		return; /* closed, or failed meanwhile by the bind it waited for */
 	s->connect_status = req->status;
+	s->connect_lookup_failed = req->status != 0;
 	if (s->bind_state == UDG__BOUND) {
 		s->connect_queued = false;
 		do_connect(s);
@@ -508,6 +512,7 @@ UDG_EXPORT int udg_socket_connect(udg_socket *s, int port, const char *address,
 	s->connect_user = user;
 	s->connect_port = port;
 	s->connect_status = kind == 1 ? CONNECT_RESOLVING : kind == -EINVAL ? -EINVAL : 0;
+	s->connect_lookup_failed = false;
 	snprintf(s->connect_host, sizeof(s->connect_host), "%s",
 		 has_address ? address : (s->family == AF_INET ? "127.0.0.1" : "::1"));
 	s->connect_queued = true;

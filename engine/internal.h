@@ -158,6 +158,7 @@ struct udg_socket {
 	int connect_port;
 	bool connect_queued;     /* connect waits for bind */
 	int connect_status;
+	bool connect_lookup_failed; /* the failure came from the resolver: syscall "getaddrinfo" */
 	struct udg_lookup_req lookup;  /* bind lookup */
 	struct udg_lookup_req clookup; /* connect lookup; clookup.addr is the peer */
 	int last_bind_error;

@@ -67,7 +67,7 @@ static bool run_ready(udg_loop *loop)
 
 UDG_EXPORT int udg_loop_run(udg_loop *loop, udg_run_mode mode)
 {
-	if (!loop)
+	if (!loop || (mode != UDG_RUN_DEFAULT && mode != UDG_RUN_ONCE && mode != UDG_RUN_NOWAIT))
 		return -EINVAL;
 	if (loop->running)
 		return -EBUSY;

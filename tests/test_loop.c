@@ -657,3 +657,11 @@ Test(loop, io_uring_blocked_by_seccomp_gives_a_documented_error)
 	cr_assert(WIFEXITED(status), "the child must not crash");
 	cr_assert_eq(WEXITSTATUS(status), 0, "child exit code %d", WEXITSTATUS(status));
 }
+
+Test(loop, an_unknown_run_mode_is_refused)
+{
+	udg_loop *loop = new_loop();
+	cr_assert_eq(udg_loop_run(loop, (udg_run_mode)7), -EINVAL);
+	cr_assert_eq(udg_loop_run(NULL, UDG_RUN_DEFAULT), -EINVAL);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}

@@ -87,8 +87,8 @@ UDG_EXPORT int udg_loop_new(const udg_loop_options *opts, udg_loop **out);
 UDG_EXPORT int udg_loop_close(udg_loop *loop);
 
 /* Run the loop. Returns 1 if referenced work remains (stopped early, or ONCE/NOWAIT),
- * 0 if nothing referenced is alive, or a negative code on a fatal ring error. Not reentrant:
- * calling it from a callback returns -EBUSY. */
+ * 0 if nothing referenced is alive, -EINVAL for a NULL loop or an unknown mode, or a negative
+ * code on a fatal ring error. Not reentrant: calling it from a callback returns -EBUSY. */
 UDG_EXPORT int udg_loop_run(udg_loop *loop, udg_run_mode mode);
 
 /* Make the current (or next) udg_loop_run() return after the iteration in progress.
