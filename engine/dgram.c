@@ -24,8 +24,7 @@ struct udg_abort_signal {
  * and bound or binding (Node: a created, never-bound socket does not). */
 static void update_active(udg_socket *s)
 {
-	bool want = !s->closed &&
-		    (s->closing || (s->referenced && s->bind_state != UDG__UNBOUND));
+	bool want = !s->closed && (s->closing || (s->referenced && s->bind_state != UDG__UNBOUND));
 	if (want != s->counted) {
 		s->counted = want;
 		udg__active_add(s->loop, want ? 1 : -1);
@@ -55,8 +54,7 @@ static void error_tick(struct udg__tick *t)
 	udg__socket_op_done(s);
 }
 
-void udg__socket_error(udg_socket *s, int code, const char *syscall, const char *address,
-		       int port)
+void udg__socket_error(udg_socket *s, int code, const char *syscall, const char *address, int port)
 {
 	if (s->err_count == UDG__MAX_ERRORS) {
 		s->loop->stats.errors_dropped++;
@@ -116,7 +114,8 @@ static void connect_tick(struct udg__tick *t)
 			udg_error_info e = { .code = status,
 					     .syscall = s->connect_lookup_failed ? "getaddrinfo"
 										 : "connect",
-					     .address = s->connect_host, .port = s->connect_port };
+					     .address = s->connect_host,
+					     .port = s->connect_port };
 			s->opts.on_error(s, &e, s->opts.user);
 		}
 	}
@@ -192,8 +191,7 @@ static void do_connect(udg_socket *s);
 /* A failed bind leaves the socket UNBOUND and usable (Node rule 15). Sends and a connect that
  * waited for this bind fail: their callbacks run with the bind's error (a deliberate fix: Node
  * never calls them), and 'error' fires once for the bind. */
-static void bind_failed(udg_socket *s, int code, const char *syscall, const char *address,
-			int port)
+static void bind_failed(udg_socket *s, int code, const char *syscall, const char *address, int port)
 {
 	close_fd(s);
 	s->last_bind_error = code;
@@ -482,8 +480,8 @@ static void connect_lookup_done(struct udg_lookup_req *req)
 	/* else: still binding; bind_to() runs the connect once bound. */
 }
 
-UDG_EXPORT int udg_socket_connect(udg_socket *s, int port, const char *address,
-				  udg_status_cb cb, void *user)
+UDG_EXPORT int udg_socket_connect(udg_socket *s, int port, const char *address, udg_status_cb cb,
+				  void *user)
 {
 	UDG__PRESERVE_ERRNO;
 	/* Node checks the port before anything else (rule 44). */

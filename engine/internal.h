@@ -25,7 +25,7 @@ static inline void udg__errno_restore(const int *saved)
 #define UDG__PRESERVE_ERRNO \
 	int udg__saved_errno __attribute__((cleanup(udg__errno_restore), unused)) = errno
 #define UDG__CONTAINER_OF(ptr, type, member) \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 /* ---- Tagged operations ------------------------------------------------------------------- */
 
@@ -105,19 +105,19 @@ UDG__HIDDEN void udg__addr_to_public(const struct sockaddr *sa, socklen_t len, u
 
 struct udg__send {
 	struct udg__op op;
-	struct udg__send *next;  /* free list, or the socket's waiting/in-flight queue */
+	struct udg__send *next; /* free list, or the socket's waiting/in-flight queue */
 	udg_socket *sock;
 	udg_send_cb cb;
 	void *user;
-	size_t bytes;            /* datagram length */
-	int port;                /* destination port for error reports (0 when connected) */
-	bool has_addr;           /* msg_name is used (unconnected) */
+	size_t bytes;  /* datagram length */
+	int port;      /* destination port for error reports (0 when connected) */
+	bool has_addr; /* msg_name is used (unconnected) */
 	struct msghdr msg;
 	struct sockaddr_storage addr;
-	struct iovec *iov;       /* iov_inline or heap */
+	struct iovec *iov; /* iov_inline or heap */
 	struct iovec iov_inline[UDG__SEND_IOV_INLINE];
-	void *heap_copy;         /* heap copy of a large callback-less payload */
-	struct udg__tick tick;   /* completion delivered without the kernel (errors, cancels) */
+	void *heap_copy;       /* heap copy of a large callback-less payload */
+	struct udg__tick tick; /* completion delivered without the kernel (errors, cancels) */
 	int status;
 	struct udg_lookup_req lookup; /* hostname destinations (and custom resolvers) */
 	unsigned char inline_data[UDG__SEND_INLINE];
@@ -145,10 +145,10 @@ struct udg_socket {
 	bool recv_armed;         /* the multishot recvmsg is in the kernel */
 	bool recv_wanted;        /* re-arm when possible (ENOBUFS waits for buffers) */
 	struct udg__op recv_op;
-	struct msghdr recv_msg;  /* the template multishot recvmsg reads name/control sizes from */
-	unsigned inflight;       /* SQEs of this socket in the kernel (recv, sends, cancels) */
-	size_t queue_bytes;      /* getSendQueueSize */
-	size_t queue_count;      /* getSendQueueCount */
+	struct msghdr recv_msg; /* the template multishot recvmsg reads name/control sizes from */
+	unsigned inflight;      /* SQEs of this socket in the kernel (recv, sends, cancels) */
+	size_t queue_bytes;     /* getSendQueueSize */
+	size_t queue_count;     /* getSendQueueCount */
 	struct udg__send *wait_head, *wait_tail; /* sends waiting for bind or lookup */
 	/* bind/connect in progress */
 	udg_status_cb bind_cb;
@@ -156,7 +156,7 @@ struct udg_socket {
 	udg_status_cb connect_cb;
 	void *connect_user;
 	int connect_port;
-	bool connect_queued;     /* connect waits for bind */
+	bool connect_queued; /* connect waits for bind */
 	int connect_status;
 	bool connect_lookup_failed; /* the failure came from the resolver: syscall "getaddrinfo" */
 	struct udg_lookup_req lookup;  /* bind lookup */
@@ -168,8 +168,8 @@ struct udg_socket {
 	socklen_t dst_cache_len; /* 0: empty */
 	struct sockaddr_storage dst_cache_addr;
 	int bind_port;
-	char pending_host[256];  /* the bind's host, for its lookup and errors */
-	char connect_host[256];  /* the connect's host: a connect may start during a bind */
+	char pending_host[256]; /* the bind's host, for its lookup and errors */
+	char connect_host[256]; /* the connect's host: a connect may start during a bind */
 	/* events delivered on the next tick */
 	struct udg__tick ev_listening, ev_connect, ev_close, ev_error;
 	udg_error_info errs[UDG__MAX_ERRORS]; /* queued 'error' events */
@@ -272,7 +272,8 @@ struct udg_loop {
 #define UDG__BGID 0
 
 /* Queue fn to run on the loop's next tick (idempotent while queued). */
-UDG__HIDDEN void udg__tick_queue(udg_loop *loop, struct udg__tick *t, void (*fn)(struct udg__tick *));
+UDG__HIDDEN void udg__tick_queue(udg_loop *loop, struct udg__tick *t,
+				 void (*fn)(struct udg__tick *));
 /* Get an SQE, submitting queued ones first when the SQ is full (never fails). */
 UDG__HIDDEN struct io_uring_sqe *udg__sqe(udg_loop *loop);
 /* Liveness accounting. */
@@ -305,8 +306,8 @@ UDG__HIDDEN void udg__recv_buffers_returned(udg_loop *loop);
 /* Read one multishot recvmsg buffer (header, name, control, payload as the kernel lays them out
  * for template tmpl) into rinfo and the payload span; false when it holds no datagram. Never
  * reads outside buf[0..len). Factored out of the receive path so it can be fuzzed. */
-UDG__HIDDEN bool udg__recv_parse(unsigned char *buf, int len, struct msghdr *tmpl,
-				 udg_rinfo *rinfo, const void **payload, size_t *payload_len);
+UDG__HIDDEN bool udg__recv_parse(unsigned char *buf, int len, struct msghdr *tmpl, udg_rinfo *rinfo,
+				 const void **payload, size_t *payload_len);
 UDG__HIDDEN void udg__socket_op_done(udg_socket *s);
 UDG__HIDDEN int udg__sends_init(udg_loop *loop);
 UDG__HIDDEN void udg__sends_fini(udg_loop *loop);

@@ -213,7 +213,6 @@ static int enter(udg_loop *loop, bool block, bool batch)
 
 /* ---- Reap and dispatch --------------------------------------------------------------------- */
 
-
 /* Completions taken out of the CQ while an API call needed SQ room; they wait here for the
  * next reap. Allocated only on that rare path, freed with the loop. */
 struct udg__stash {
@@ -226,7 +225,8 @@ static void stash_cqes(udg_loop *loop)
 	struct io_uring_cqe *cqe;
 	unsigned head, n = 0;
 
-	io_uring_for_each_cqe(&loop->ring, head, cqe) {
+	io_uring_for_each_cqe(&loop->ring, head, cqe)
+	{
 		struct udg__stash *st = loop->stash;
 		if (!st || st->len == st->cap) {
 			size_t cap = st ? st->cap * 2 : 256;
@@ -340,7 +340,8 @@ static int options_check(udg_loop_options *o)
 	if (o->cq_entries == 0) {
 		/* Room for every send slot and every receive buffer to complete in one round:
 		 * a sender that fills its pool then overflowed a 4*sq CQ thousands of times a
-		 * second, and the kernel's overflow path cost 6-10% of its CPU (benchmark suite). */
+		 * second, and the kernel's overflow path cost 6-10% of its CPU (benchmark suite).
+		 */
 		unsigned want = o->send_slots + o->recv_buf_count;
 		o->cq_entries = want > o->sq_entries * 4 ? want : o->sq_entries * 4;
 		if (o->cq_entries > 65536)

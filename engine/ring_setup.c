@@ -45,8 +45,8 @@ static unsigned features_of(unsigned setup_flags, unsigned kernel_features)
 static void features_describe(udg_loop *loop)
 {
 	static const char *const names[] = {
-		"SINGLE_ISSUER", "DEFER_TASKRUN", "SUBMIT_ALL", "COOP_TASKRUN",
-		"EXT_ARG", "NODROP", "RECVMSG_MULTISHOT",
+		"SINGLE_ISSUER", "DEFER_TASKRUN", "SUBMIT_ALL",        "COOP_TASKRUN",
+		"EXT_ARG",       "NODROP",        "RECVMSG_MULTISHOT",
 	};
 	size_t off = 0;
 
@@ -111,8 +111,8 @@ static int bufring_create(udg_loop *loop)
 	size_t bytes = loop->buf_count * sizeof(struct io_uring_buf);
 
 	loop->br_bytes = (bytes + page - 1) & ~(page - 1);
-	void *mem = mmap(NULL, loop->br_bytes, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *mem = mmap(NULL, loop->br_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			 -1, 0);
 	if (mem == MAP_FAILED)
 		return -ENOMEM;
 	loop->br = mem;

@@ -227,8 +227,8 @@ static int fill_payload(udg_loop *loop, struct udg__send *slot, const udg_buf *b
 		}
 	}
 	for (size_t i = 0; i < n; i++)
-		slot->iov[i] = (struct iovec){ .iov_base = (void *)bufs[i].base,
-					       .iov_len = bufs[i].len };
+		slot->iov[i] =
+			(struct iovec){ .iov_base = (void *)bufs[i].base, .iov_len = bufs[i].len };
 	slot->msg.msg_iovlen = n;
 	return 0;
 }
@@ -237,8 +237,8 @@ static int fill_payload(udg_loop *loop, struct udg__send *slot, const udg_buf *b
  * socket, so a server answering the same peers parses nothing), 1 when a lookup is needed,
  * -EINVAL for a literal of the other family (reported through the callback, as Node does), or
  * another negative code for malformed text. */
-static int resolve_dest(udg_socket *s, int port, const char *address,
-			struct sockaddr_storage *dst, socklen_t *dstlen)
+static int resolve_dest(udg_socket *s, int port, const char *address, struct sockaddr_storage *dst,
+			socklen_t *dstlen)
 {
 	if (s->opts.lookup)
 		return 1;
@@ -345,8 +345,8 @@ static int accept_send(udg_socket *s, const udg_buf *bufs, size_t n, size_t tota
 }
 
 /* Validate in Node's order (shape → connected → port → address → running), then accept. */
-static int send_common(udg_socket *s, const udg_buf *bufs, size_t n, int port,
-		       const char *address, udg_send_cb cb, void *user)
+static int send_common(udg_socket *s, const udg_buf *bufs, size_t n, int port, const char *address,
+		       udg_send_cb cb, void *user)
 {
 	UDG__PRESERVE_ERRNO;
 	if (UDG__UNLIKELY(!s))
@@ -377,9 +377,8 @@ static int send_common(udg_socket *s, const udg_buf *bufs, size_t n, int port,
 }
 
 /* The raw-address extension: no text, no lookup (a custom resolver is not consulted). */
-static int send_to_common(udg_socket *s, const udg_buf *bufs, size_t n,
-			  const struct sockaddr *addr, socklen_t addrlen, udg_send_cb cb,
-			  void *user)
+static int send_to_common(udg_socket *s, const udg_buf *bufs, size_t n, const struct sockaddr *addr,
+			  socklen_t addrlen, udg_send_cb cb, void *user)
 {
 	UDG__PRESERVE_ERRNO;
 	if (UDG__UNLIKELY(!s || !addr))
@@ -390,8 +389,8 @@ static int send_to_common(udg_socket *s, const udg_buf *bufs, size_t n,
 		return err;
 	if (s->conn_state == UDG__CONNECTED)
 		return UDG_ERR_SOCKET_DGRAM_IS_CONNECTED;
-	socklen_t need = s->family == AF_INET ? sizeof(struct sockaddr_in)
-					      : sizeof(struct sockaddr_in6);
+	socklen_t need =
+		s->family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 	if (addr->sa_family != s->family || addrlen < need)
 		return -EINVAL;
 	int port = ntohs(((const struct sockaddr_in *)addr)->sin_port); /* same offset in _in6 */
@@ -428,9 +427,9 @@ UDG_EXPORT int udg_socket_send(udg_socket *s, const void *buf, size_t len, int p
 	return send_common(s, &one, 1, port, address, cb, user);
 }
 
-UDG_EXPORT int udg_socket_send_range(udg_socket *s, const void *buf, size_t buf_len,
-				     size_t offset, size_t length, int port, const char *address,
-				     udg_send_cb cb, void *user)
+UDG_EXPORT int udg_socket_send_range(udg_socket *s, const void *buf, size_t buf_len, size_t offset,
+				     size_t length, int port, const char *address, udg_send_cb cb,
+				     void *user)
 {
 	if (!s)
 		return UDG_ERR_INVALID_ARG_TYPE;

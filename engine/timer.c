@@ -13,8 +13,8 @@ struct udg_timer {
 	udg_loop *loop;
 	uint64_t deadline_ns;
 	uint64_t repeat_ns;
-	uint64_t seq;       /* start order: breaks deadline ties */
-	size_t heap_index;  /* TIMER_INACTIVE when not in the heap */
+	uint64_t seq;      /* start order: breaks deadline ties */
+	size_t heap_index; /* TIMER_INACTIVE when not in the heap */
 	udg_timer_cb cb;
 	void *user;
 	bool referenced;

@@ -477,7 +477,8 @@ static void *send_later(void *arg)
 	usleep(30000);
 	int port = *(int *)arg;
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	struct sockaddr_in to = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)port),
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	sendto(fd, "x", 1, 0, (struct sockaddr *)&to, sizeof(to));
 	close(fd);
@@ -615,7 +616,8 @@ Test(loop, features_report_what_the_probe_found)
 	o.flags = UDG_LOOP_NO_TASKRUN_FLAGS;
 	udg_loop *plain;
 	cr_assert_eq(udg_loop_new(&o, &plain), 0);
-	cr_assert_eq(udg_loop_features(plain) & (UDG_FEAT_DEFER_TASKRUN | UDG_FEAT_COOP_TASKRUN), 0);
+	cr_assert_eq(udg_loop_features(plain) & (UDG_FEAT_DEFER_TASKRUN | UDG_FEAT_COOP_TASKRUN),
+		     0);
 	cr_assert_eq(udg_loop_close(plain), 0);
 	cr_assert_eq(udg_loop_close(loop), 0);
 }
@@ -648,7 +650,8 @@ Test(loop, io_uring_blocked_by_seccomp_gives_a_documented_error)
 		int r = udg_loop_new(NULL, &loop);
 		if (r != UDG_ERR_IO_URING_UNAVAILABLE || loop != NULL)
 			_exit(1);
-		if (strcmp(udg_err_name(r), "UNKNOWN") == 0 || strstr(udg_strerror(r), "io_uring") == NULL)
+		if (strcmp(udg_err_name(r), "UNKNOWN") == 0 ||
+		    strstr(udg_strerror(r), "io_uring") == NULL)
 			_exit(2);
 		_exit(0);
 	}

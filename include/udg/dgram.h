@@ -44,9 +44,9 @@ typedef struct udg_address {
 typedef struct udg_rinfo {
 	const struct sockaddr *addr; /* raw source address (sockaddr_in or sockaddr_in6) */
 	socklen_t addrlen;
-	int port;          /* source port, host order */
-	size_t size;       /* the datagram's true size in bytes (Node's rinfo.size) */
-	bool truncated;    /* the datagram was larger than the receive buffer; len < size */
+	int port;       /* source port, host order */
+	size_t size;    /* the datagram's true size in bytes (Node's rinfo.size) */
+	bool truncated; /* the datagram was larger than the receive buffer; len < size */
 } udg_rinfo;
 
 /* Node's 'error' event payload for asynchronous failures. */
@@ -67,8 +67,8 @@ typedef struct udg_buf {
 /* ---- Callbacks (the socket is first, the user pointer last) ----------------------------- */
 
 /* 'message': data[0..len) is the payload (len == rinfo->size unless rinfo->truncated). */
-typedef void (*udg_message_cb)(udg_socket *s, const void *data, size_t len,
-			       const udg_rinfo *rinfo, void *user);
+typedef void (*udg_message_cb)(udg_socket *s, const void *data, size_t len, const udg_rinfo *rinfo,
+			       void *user);
 /* 'listening', 'close', 'connect' (without error) */
 typedef void (*udg_event_cb)(udg_socket *s, void *user);
 /* 'error' */
@@ -113,7 +113,7 @@ typedef struct udg_socket_options {
 	uint32_t send_buffer_size; /* SO_SNDBUF likewise; 0 = unset */
 	udg_lookup_fn lookup;      /* custom resolver, or NULL for the built-in one */
 	void *lookup_user;
-	udg_abort_signal *signal;  /* optional; aborting it closes the socket */
+	udg_abort_signal *signal; /* optional; aborting it closes the socket */
 	/* Event handlers, any may be NULL. */
 	udg_message_cb on_message;
 	udg_event_cb on_listening;
@@ -154,8 +154,8 @@ UDG_EXPORT int udg_socket_bind(udg_socket *s, int port, const char *address, udg
  * bind; made non-blocking). Adds ERRORS: INVALID_FD_TYPE (not a UDP socket), -EBADF (not an open
  * fd), -EAFNOSUPPORT (the fd's family is not the socket's type), -EBUSY (a membership call
  * already opened this socket's own OS socket). udg owns the fd from then on and closes it. */
-UDG_EXPORT int udg_socket_bind_ex(udg_socket *s, const udg_bind_options *opts,
-				  udg_status_cb cb, void *user);
+UDG_EXPORT int udg_socket_bind_ex(udg_socket *s, const udg_bind_options *opts, udg_status_cb cb,
+				  void *user);
 
 /* send(msg, port, address, cb). port 1..65535 and address (NULL/"" = 127.0.0.1 or ::1) when
  * unconnected; port 0 and address NULL when connected. An unbound socket binds implicitly and
@@ -169,9 +169,9 @@ UDG_EXPORT int udg_socket_send(udg_socket *s, const void *buf, size_t len, int p
 			       const char *address, udg_send_cb cb, void *user);
 /* send(msg, offset, length, ...): the bytes buf[offset .. offset+length) of a buf_len-byte
  * buffer. Adds BUFFER_OUT_OF_BOUNDS. */
-UDG_EXPORT int udg_socket_send_range(udg_socket *s, const void *buf, size_t buf_len,
-				     size_t offset, size_t length, int port, const char *address,
-				     udg_send_cb cb, void *user);
+UDG_EXPORT int udg_socket_send_range(udg_socket *s, const void *buf, size_t buf_len, size_t offset,
+				     size_t length, int port, const char *address, udg_send_cb cb,
+				     void *user);
 /* send([bufs...]): n pieces sent as ONE datagram (sendmsg iovec); n == 0 sends an empty
  * datagram. At most UDG_SENDV_MAX pieces. */
 #define UDG_SENDV_MAX 64
@@ -193,8 +193,8 @@ UDG_EXPORT int udg_socket_sendv_to(udg_socket *s, const udg_buf *bufs, size_t n,
 /* connect(port[, address][, cb]): 'connect' (and cb(s, 0)) fires from the loop on success;
  * on failure cb(s, code), or 'error' when cb is NULL. ERRORS: SOCKET_BAD_PORT, INVALID_ARG_TYPE
  * (NULL socket), NOT_RUNNING, IS_CONNECTED, INVALID_ARG_VALUE (malformed address), -ENOMEM. */
-UDG_EXPORT int udg_socket_connect(udg_socket *s, int port, const char *address,
-				  udg_status_cb cb, void *user);
+UDG_EXPORT int udg_socket_connect(udg_socket *s, int port, const char *address, udg_status_cb cb,
+				  void *user);
 /* disconnect(): ERRORS NOT_RUNNING, NOT_CONNECTED, or -errno from connect(AF_UNSPEC). */
 UDG_EXPORT int udg_socket_disconnect(udg_socket *s);
 /* remoteAddress(): ERRORS NOT_RUNNING, NOT_CONNECTED. */

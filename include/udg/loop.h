@@ -22,12 +22,12 @@ typedef enum udg_run_mode {
 
 /* Ring features in force, as found by the setup probe (udg_loop_features()). */
 enum udg_loop_feature {
-	UDG_FEAT_SINGLE_ISSUER = 1u << 0,  /* IORING_SETUP_SINGLE_ISSUER (6.0) */
-	UDG_FEAT_DEFER_TASKRUN = 1u << 1,  /* IORING_SETUP_DEFER_TASKRUN (6.1) */
-	UDG_FEAT_SUBMIT_ALL = 1u << 2,     /* IORING_SETUP_SUBMIT_ALL (5.18) */
-	UDG_FEAT_COOP_TASKRUN = 1u << 3,   /* IORING_SETUP_COOP_TASKRUN (5.19) */
-	UDG_FEAT_EXT_ARG = 1u << 4,        /* IORING_FEAT_EXT_ARG: timed waits in one enter (5.11) */
-	UDG_FEAT_NODROP = 1u << 5,         /* IORING_FEAT_NODROP: CQ overflow keeps CQEs (5.5) */
+	UDG_FEAT_SINGLE_ISSUER = 1u << 0, /* IORING_SETUP_SINGLE_ISSUER (6.0) */
+	UDG_FEAT_DEFER_TASKRUN = 1u << 1, /* IORING_SETUP_DEFER_TASKRUN (6.1) */
+	UDG_FEAT_SUBMIT_ALL = 1u << 2,    /* IORING_SETUP_SUBMIT_ALL (5.18) */
+	UDG_FEAT_COOP_TASKRUN = 1u << 3,  /* IORING_SETUP_COOP_TASKRUN (5.19) */
+	UDG_FEAT_EXT_ARG = 1u << 4,       /* IORING_FEAT_EXT_ARG: timed waits in one enter (5.11) */
+	UDG_FEAT_NODROP = 1u << 5,        /* IORING_FEAT_NODROP: CQ overflow keeps CQEs (5.5) */
 	UDG_FEAT_RECVMSG_MULTISHOT = 1u << 6, /* multishot recvmsg over a buffer ring (6.0) */
 };
 
@@ -41,9 +41,9 @@ enum udg_loop_flag {
  * Memory per loop is about: sq_entries*64 + cq_entries*16 (ring)
  *   + recv_buf_count*recv_buf_size (receive buffers) + send_slots*2608 bytes (send slots). */
 typedef struct udg_loop_options {
-	unsigned sq_entries;     /* submission queue size, rounded up to a power of two; default 256 */
-	unsigned cq_entries;     /* completion queue size; 0 = the larger of 4 * sq_entries and
-				    send_slots + recv_buf_count (at most 65536) */
+	unsigned sq_entries; /* submission queue size, rounded up to a power of two; default 256 */
+	unsigned cq_entries; /* completion queue size; 0 = the larger of 4 * sq_entries and
+				send_slots + recv_buf_count (at most 65536) */
 	unsigned recv_buf_size;  /* bytes per receive buffer (headers + payload); default 2048 */
 	unsigned recv_buf_count; /* receive buffers shared by the loop's sockets, power of two;
 				    default 1024 */
@@ -53,14 +53,14 @@ typedef struct udg_loop_options {
 
 /* Counters, monotonically increasing from loop creation (udg_loop_stats()). */
 typedef struct udg_loop_stats {
-	uint64_t iterations;     /* loop iterations run */
-	uint64_t enters;         /* io_uring_enter calls made (submit and/or wait) */
-	uint64_t sqes_submitted; /* SQEs handed to the kernel */
-	uint64_t cqes_reaped;    /* CQEs consumed */
-	uint64_t sq_full_flushes;/* times a full SQ forced an early submit */
-	uint64_t cq_overflows;   /* times the kernel reported CQ overflow (CQEs kept, not lost) */
-	uint64_t recv_rearms;    /* multishot receives re-armed (CQE without F_MORE) */
-	uint64_t recv_enobufs;   /* re-arms caused by an empty receive buffer ring */
+	uint64_t iterations;      /* loop iterations run */
+	uint64_t enters;          /* io_uring_enter calls made (submit and/or wait) */
+	uint64_t sqes_submitted;  /* SQEs handed to the kernel */
+	uint64_t cqes_reaped;     /* CQEs consumed */
+	uint64_t sq_full_flushes; /* times a full SQ forced an early submit */
+	uint64_t cq_overflows;    /* times the kernel reported CQ overflow (CQEs kept, not lost) */
+	uint64_t recv_rearms;     /* multishot receives re-armed (CQE without F_MORE) */
+	uint64_t recv_enobufs;    /* re-arms caused by an empty receive buffer ring */
 	uint64_t datagrams_received; /* message callbacks delivered */
 	uint64_t datagrams_sent;     /* sends completed successfully */
 	uint64_t send_errors;        /* sends completed with an error (also those without a
