@@ -133,17 +133,18 @@ enum udg__conn_state { UDG__DISCONNECTED, UDG__CONNECTING, UDG__CONNECTED };
 
 struct udg_socket {
 	udg_loop *loop;
-	int fd;                  /* -1 until the OS socket exists */
-	int family;              /* AF_INET or AF_INET6 */
-	udg_socket_options opts; /* a copy: handlers, user, flags, sizes, resolver */
-	uint8_t bind_state;      /* enum udg__bind_state */
-	uint8_t conn_state;      /* enum udg__conn_state */
-	bool closing;            /* close() was called */
-	bool closed;             /* 'close' has fired; the struct is about to be freed */
-	bool referenced;         /* ref()/unref() */
-	bool counted;            /* counted in loop->active_refs */
-	bool recv_armed;         /* the multishot recvmsg is in the kernel */
-	bool recv_wanted;        /* re-arm when possible (ENOBUFS waits for buffers) */
+	int fd;                     /* -1 until the OS socket exists */
+	int family;                 /* AF_INET or AF_INET6 */
+	udg_socket_options opts;    /* a copy: handlers, user, flags, sizes, resolver */
+	uint8_t bind_state;         /* enum udg__bind_state */
+	uint8_t conn_state;         /* enum udg__conn_state */
+	bool closing;               /* close() was called */
+	bool closed;                /* 'close' has fired; the struct is about to be freed */
+	bool referenced;            /* ref()/unref() */
+	bool counted;               /* counted in loop->active_refs */
+	bool recv_armed;            /* the multishot recvmsg is in the kernel */
+	bool recv_wanted;           /* re-arm when possible (ENOBUFS waits for buffers) */
+	uint8_t recv_errors_in_row; /* receive errors since the last datagram */
 	struct udg__op recv_op;
 	struct msghdr recv_msg; /* the template multishot recvmsg reads name/control sizes from */
 	unsigned inflight;      /* SQEs of this socket in the kernel (recv, sends, cancels) */
@@ -316,8 +317,8 @@ UDG__HIDDEN void udg__sends_fini(udg_loop *loop);
 #ifdef UDG_FAULT_INJECTION
 enum udg__fault {
 	UDG__FAULT_RING_SETUP_EPERM = 1, /* io_uring_setup refused */
-	UDG__FAULT_SOCKET_EMFILE = 2,    /* reserved */
 	UDG__FAULT_SUBMIT_EBUSY = 4,     /* the next SQ-full flush is refused once */
+	UDG__FAULT_RECV_EBADF = 8,       /* receive arms use a bad fd (a persistent error) */
 };
 extern UDG__HIDDEN unsigned udg__faults;
 #define UDG__FAULT(f) (udg__faults & (f))

@@ -7,6 +7,12 @@
 
 #include "internal.h"
 
+/* Receive errors in a row (no datagram between them) after which we stop re-arming. A transient
+ * error such as ECONNREFUSED from one ICMP message is followed by data or by silence, never by
+ * a burst of 8 immediate failures; a persistent one (EBADF, EINVAL) would otherwise re-arm and
+ * fail once per loop iteration forever. */
+#define RECV_ERRORS_MAX 8
+
 void udg__recv_arm(udg_socket *s)
 {
 	struct io_uring_sqe *sqe = udg__sqe(s->loop);
@@ -15,7 +21,8 @@ void udg__recv_arm(udg_socket *s)
 	 * each datagram out in the buffer as: recvmsg_out header, name, control, payload.
 	 * MSG_TRUNC makes the header's payloadlen the datagram's true size (rinfo.size) when it
 	 * did not fit; the CQE's length stays bounded by the buffer. */
-	io_uring_prep_recvmsg_multishot(sqe, s->fd, &s->recv_msg, MSG_TRUNC);
+	int fd = UDG__FAULT(UDG__FAULT_RECV_EBADF) ? -1 : s->fd; /* test builds: a broken fd */
+	io_uring_prep_recvmsg_multishot(sqe, fd, &s->recv_msg, MSG_TRUNC);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = UDG__BGID;
 	io_uring_sqe_set_data(sqe, &s->recv_op);
@@ -97,6 +104,7 @@ void udg__recv_complete(udg_loop *loop, struct udg__op *op, int res, unsigned fl
 		if (UDG__LIKELY(res >= 0 && !s->closing))
 			deliver(s, loop->bufs + (size_t)bid * loop->buf_size, res);
 		udg__buf_return(loop, bid);
+		s->recv_errors_in_row = 0;
 	} else if (res < 0 && res != -ENOBUFS && res != -ECANCELED && !s->closing) {
 		/* e.g. ECONNREFUSED from an ICMP port-unreachable on a connected socket. */
 		udg__socket_error(s, res, "recvmsg", NULL, 0);
@@ -109,6 +117,11 @@ void udg__recv_complete(udg_loop *loop, struct udg__op *op, int res, unsigned fl
 	s->inflight--;
 	if (s->closing) {
 		udg__socket_op_done(s);
+		return;
+	}
+	if (res < 0 && res != -ENOBUFS && ++s->recv_errors_in_row > RECV_ERRORS_MAX) {
+		/* The same failure over and over (a descriptor broken under us): each was reported
+		 * as 'error'; stop instead of spinning the loop on re-arms. */
 		return;
 	}
 	loop->stats.recv_rearms++;

@@ -670,3 +670,58 @@ Test(faults, injected_ring_setup_eperm_gives_io_uring_unavailable)
 	cr_assert_eq(udg_loop_new(NULL, &loop), 0);
 	cr_assert_eq(udg_loop_close(loop), 0);
 }
+
+#define FAULT_RECV_EBADF 8u /* UDG__FAULT_RECV_EBADF */
+
+struct broken {
+	int errors;
+	int last_code;
+	int timer_fired;
+};
+
+static void broken_error(udg_socket *s, const udg_error_info *err, void *user)
+{
+	struct broken *b = user;
+	b->errors++;
+	b->last_code = err->code;
+}
+
+static void broken_timer(udg_timer *t, void *user)
+{
+	((struct broken *)user)->timer_fired++;
+}
+
+Test(faults, a_persistent_receive_error_is_reported_then_not_rearmed_forever)
+{
+	if (&udg__faults == NULL)
+		cr_skip_test("the engine was built without -Dfault_injection=true");
+	udg_loop *loop = new_loop(0, 0, 0, 0);
+	struct broken b = { 0 };
+	udg_socket_options o;
+	udg_socket_options_init(&o, UDG_UDP4);
+	o.on_error = broken_error;
+	o.user = &b;
+	udg_socket *s;
+	cr_assert_eq(udg_socket_new(loop, &o, &s), 0);
+	udg__faults |= FAULT_RECV_EBADF;
+	cr_assert_eq(udg_socket_bind(s, 0, "127.0.0.1", NULL, NULL), 0);
+	/* Without the guard every iteration would re-arm and fail: run for 100 ms. */
+	udg_timer *t;
+	cr_assert_eq(udg_timer_new(loop, &t), 0);
+	cr_assert_eq(udg_timer_start(t, 100 * 1000000ull, 0, broken_timer, &b), 0);
+	udg_socket_unref(s);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	udg__faults &= ~FAULT_RECV_EBADF;
+	cr_assert_eq(b.timer_fired, 1);
+	cr_assert_eq(b.last_code, -EBADF);
+	cr_assert_eq(b.errors, 9, "8 re-arms after the first failure, then it stops (got %d)",
+		     b.errors);
+	udg_loop_stats st;
+	udg_loop_stats_get(loop, &st);
+	cr_assert_lt(st.iterations, 100, "the loop did not spin (%llu iterations)",
+		     (unsigned long long)st.iterations);
+	udg_timer_free(t);
+	cr_assert_eq(udg_socket_close(s, NULL, NULL), 0);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
