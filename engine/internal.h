@@ -100,6 +100,8 @@ UDG__HIDDEN void udg__addr_to_public(const struct sockaddr *sa, socklen_t len, u
 /* Copies of callback-less payloads up to this size live inside the slot; larger ones are copied
  * to the heap (rare: only datagrams over 2 KiB sent without a callback). */
 #define UDG__SEND_INLINE 2048
+/* The largest UDP payload the IP length field allows (IPv4 limits it further to 65507). */
+#define UDG__DGRAM_MAX 65535
 /* Pieces kept inline per slot; udg_socket_sendv accepts up to UDG_SENDV_MAX via the heap. */
 #define UDG__SEND_IOV_INLINE 4
 

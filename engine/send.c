@@ -298,7 +298,10 @@ static int accept_send(udg_socket *s, const udg_buf *bufs, size_t n, size_t tota
 	slot->status = 0;
 	slot->lookup.pending = false;
 	slot->msg = (struct msghdr){ .msg_name = NULL };
-	int r = fill_payload(s->loop, slot, bufs, n, total, cb == NULL);
+	/* No UDP datagram is larger than 65535 bytes: such a send fails with EMSGSIZE, as the
+	 * kernel would fail it, but without copying it to the heap or asking the kernel. */
+	bool too_big = total > UDG__DGRAM_MAX;
+	int r = too_big ? 0 : fill_payload(s->loop, slot, bufs, n, total, cb == NULL);
 	if (UDG__UNLIKELY(r != 0)) {
 		slot_put(s->loop, slot);
 		return r;
@@ -325,15 +328,17 @@ static int accept_send(udg_socket *s, const udg_buf *bufs, size_t n, size_t tota
 			return 0;
 		}
 	}
-	if (UDG__LIKELY(kind == 0 && s->bind_state == UDG__BOUND && !s->wait_head &&
+	if (UDG__LIKELY(kind == 0 && !too_big && s->bind_state == UDG__BOUND && !s->wait_head &&
 			!s->ev_listening.queued)) {
 		submit(s, slot);
 		return 0;
 	}
-	if (kind == -EINVAL)
+	if (too_big)
+		slot->status = -EMSGSIZE;
+	else if (kind == -EINVAL)
 		slot->status = -EINVAL; /* Node: "send EINVAL" through the callback */
 	wait_append(s, slot);
-	if (kind == 1) {
+	if (kind == 1 && !too_big) {
 		r = udg__lookup_start(s, &slot->lookup, address, port, send_lookup_done);
 		if (r != 0) {
 			slot->status = r;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/mman.h>
 
 #include "udg.h"
 #include "support.h"
@@ -335,6 +336,29 @@ Test(send, the_callback_never_runs_inside_send)
 	RUN_UNTIL(loop, conn.sent == 1 && rx.messages == 3);
 	cr_assert_eq(conn.sent_status, 0);
 	close_pair(loop, r, s);
+}
+
+Test(send, a_payload_no_udp_datagram_can_carry_fails_without_being_copied)
+{
+	udg_loop *loop = new_loop();
+	udg_socket *s = new_sender(loop, UDG_UDP4);
+	/* Unreadable memory: any copy of these bytes would crash the test. */
+	size_t len = 1 << 20;
+	void *nope = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(nope, MAP_FAILED);
+	udg_buf parts[2] = { { nope, 40000 }, { nope, 40000 } };
+	struct ev e = { 0 };
+	cr_assert_eq(udg_socket_sendv(s, parts, 2, 9, "127.0.0.1", NULL, NULL), 0,
+		     "a callback-less send is accepted");
+	cr_assert_eq(udg_socket_send(s, nope, len, 9, "127.0.0.1", sent_cb, &e), 0);
+	RUN_UNTIL(loop, e.sent == 1);
+	cr_assert_eq(e.sent_status, -EMSGSIZE);
+	cr_assert_eq(e.sent_bytes, len);
+	udg_loop_stats st;
+	udg_loop_stats_get(loop, &st);
+	cr_assert_eq(st.send_errors, 2, "the callback-less one failed too, and was counted");
+	munmap(nope, len);
+	close_all(loop, &s, 1);
 }
 
 Test(send, a_datagram_over_the_ipv4_limit_fails_with_emsgsize_through_the_callback)
