@@ -645,3 +645,102 @@ Test(send, a_refused_flush_of_a_full_sq_stashes_completions_and_loses_none)
 	cr_assert_gt(st.sq_full_flushes, 0);
 	cr_assert_eq(udg_loop_close(loop), 0);
 }
+
+/* ---- a long paced stream through one pair ---- */
+
+#define STREAM_TOTAL 100000
+#define STREAM_WINDOW 32
+
+struct stream {
+	udg_socket *client;
+	int server_port;
+	uint32_t next_send;  /* sequence numbers sent */
+	uint32_t next_echo;  /* the echo the client expects next */
+	uint32_t next_serve; /* the request the server expects next */
+	int out_of_order;
+	int corrupt;
+};
+
+static void stream_fill(struct stream *st)
+{
+	while (st->next_send < STREAM_TOTAL && st->next_send - st->next_echo < STREAM_WINDOW) {
+		unsigned char msg[64];
+		for (size_t i = 0; i < sizeof(msg); i++)
+			msg[i] = (unsigned char)(st->next_send * 31 + i);
+		memcpy(msg, &st->next_send, 4);
+		cr_assert_eq(udg_socket_send(st->client, msg, sizeof(msg), st->server_port,
+					     "127.0.0.1", NULL, NULL),
+			     0);
+		st->next_send++;
+	}
+}
+
+static bool stream_check(const void *data, size_t len, uint32_t *seq)
+{
+	const unsigned char *m = data;
+	if (len != 64)
+		return false;
+	memcpy(seq, m, 4);
+	for (size_t i = 4; i < len; i++)
+		if (m[i] != (unsigned char)(*seq * 31 + i))
+			return false;
+	return true;
+}
+
+static void stream_serve(udg_socket *s, const void *data, size_t len, const udg_rinfo *ri,
+			 void *user)
+{
+	struct stream *st = user;
+	uint32_t seq = 0;
+	if (!stream_check(data, len, &seq))
+		st->corrupt++;
+	else if (seq != st->next_serve)
+		st->out_of_order++;
+	else
+		st->next_serve = seq + 1;
+	cr_assert_eq(udg_socket_send_to(s, data, len, ri->addr, ri->addrlen, NULL, NULL), 0);
+}
+
+static void stream_echo(udg_socket *s, const void *data, size_t len, const udg_rinfo *ri,
+			void *user)
+{
+	struct stream *st = user;
+	uint32_t seq = 0;
+	if (!stream_check(data, len, &seq))
+		st->corrupt++;
+	else if (seq != st->next_echo)
+		st->out_of_order++;
+	else
+		st->next_echo = seq + 1;
+	if (st->next_echo == STREAM_TOTAL)
+		udg_loop_stop(udg_socket_loop(s));
+	else
+		stream_fill(st);
+}
+
+Test(send, a_hundred_thousand_datagrams_paced_by_an_echo_window_arrive_complete_and_in_order,
+     .timeout = 120)
+{
+	udg_loop *loop = new_loop();
+	struct stream st = { 0 };
+	udg_socket_options o;
+	udg_socket *server;
+	udg_socket_options_init(&o, UDG_UDP4);
+	o.on_message = stream_serve;
+	o.user = &st;
+	cr_assert_eq(udg_socket_new(loop, &o, &server), 0);
+	st.server_port = bind_port(server, "127.0.0.1");
+	udg_socket_options_init(&o, UDG_UDP4);
+	o.on_message = stream_echo;
+	o.user = &st;
+	cr_assert_eq(udg_socket_new(loop, &o, &st.client), 0);
+	bind_port(st.client, "127.0.0.1");
+	stream_fill(&st);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 1, "stopped by the last echo");
+	cr_assert_eq(st.next_echo, STREAM_TOTAL, "every datagram came back");
+	cr_assert_eq(st.next_serve, STREAM_TOTAL, "the server saw every datagram");
+	cr_assert_eq(st.out_of_order, 0);
+	cr_assert_eq(st.corrupt, 0);
+	udg_socket *socks[] = { server, st.client };
+	close_all(loop, socks, 2);
+}
