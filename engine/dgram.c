@@ -209,13 +209,20 @@ static void bind_failed(udg_socket *s, int code, const char *syscall, const char
 	}
 }
 
-/* OS bind to a resolved address; then receiving, buffer sizes, 'listening'. */
-static void bind_to(udg_socket *s, const struct sockaddr_storage *addr, socklen_t len,
-		    const char *text, int port)
+/* Create the OS socket if needed and bind(2) it. Returns 0 or -errno. */
+static int os_bind(udg_socket *s, const struct sockaddr_storage *addr, socklen_t len)
 {
 	int r = open_fd(s);
 	if (r == 0 && bind(s->fd, (const struct sockaddr *)addr, len) != 0)
 		r = -errno;
+	return r;
+}
+
+/* OS bind to a resolved address; then receiving, buffer sizes, 'listening'. */
+static void bind_to(udg_socket *s, const struct sockaddr_storage *addr, socklen_t len,
+		    const char *text, int port)
+{
+	int r = os_bind(s, addr, len);
 	if (r == 0)
 		r = apply_buffer_sizes(s);
 	if (r != 0) {
@@ -293,11 +300,9 @@ int udg__socket_bind_wildcard_now(udg_socket *s)
 	struct sockaddr_storage addr;
 	socklen_t len;
 	udg__addr_any(s->family, 0, &addr, &len);
-	int r = open_fd(s);
-	if (r == 0 && bind(s->fd, (const struct sockaddr *)&addr, len) != 0) {
-		r = -errno;
+	int r = os_bind(s, &addr, len);
+	if (r != 0)
 		close_fd(s);
-	}
 	return r;
 }
 

@@ -289,14 +289,14 @@ UDG__HIDDEN int udg__ring_setup(udg_loop *loop);
 UDG__HIDDEN void udg__ring_teardown(udg_loop *loop);
 
 /* timer.c */
-UDG__HIDDEN void udg__timers_run(udg_loop *loop);
+UDG__HIDDEN unsigned udg__timers_run(udg_loop *loop); /* returns the timers fired */
 UDG__HIDDEN int64_t udg__timers_next_ns(const udg_loop *loop);
 UDG__HIDDEN uint64_t udg__clock_ns(void);
 
 /* post.c */
 UDG__HIDDEN int udg__post_init(udg_loop *loop);
 UDG__HIDDEN void udg__post_fini(udg_loop *loop);
-UDG__HIDDEN void udg__posts_run(udg_loop *loop);
+UDG__HIDDEN unsigned udg__posts_run(udg_loop *loop); /* returns the posts run */
 UDG__HIDDEN void udg__wake_arm(udg_loop *loop);
 UDG__HIDDEN void udg__wake(udg_loop *loop);
 UDG__HIDDEN void udg__wake_complete(udg_loop *loop);

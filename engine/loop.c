@@ -47,22 +47,20 @@ static bool loop_alive(const udg_loop *loop)
 	       atomic_load_explicit(&loop->post_count, memory_order_relaxed) > 0;
 }
 
-static void run_ticks(udg_loop *loop);
+static unsigned run_ticks(udg_loop *loop);
 static int enter(udg_loop *loop, bool block, bool batch);
 static unsigned reap(udg_loop *loop);
 static void embed_drain(udg_loop *loop);
 
-/* Timers, posts and next-tick calls: everything that runs without waiting on the kernel. */
+/* Timers, posts and next-tick calls: everything that runs without waiting on the kernel.
+ * Returns whether any of them ran (ONCE then does not block). */
 static bool run_ready(udg_loop *loop)
 {
 	loop->now_ns = udg__clock_ns();
-	bool any = (loop->heap_len > 0 && udg__timers_next_ns(loop) == 0) ||
-		   atomic_load_explicit(&loop->post_count, memory_order_relaxed) > 0 ||
-		   loop->tick_head != NULL;
-	udg__timers_run(loop);
-	udg__posts_run(loop);
-	run_ticks(loop);
-	return any;
+	unsigned ran = udg__timers_run(loop);
+	ran += udg__posts_run(loop);
+	ran += run_ticks(loop);
+	return ran > 0;
 }
 
 UDG_EXPORT int udg_loop_run(udg_loop *loop, udg_run_mode mode)
@@ -120,9 +118,10 @@ void udg__tick_queue(udg_loop *loop, struct udg__tick *t, void (*fn)(struct udg_
 
 /* Run the ticks queued so far; ticks queued by these callbacks wait for the next round (the
  * loop then does not block), so a callback that re-queues itself cannot starve the ring. */
-static void run_ticks(udg_loop *loop)
+static unsigned run_ticks(udg_loop *loop)
 {
 	struct udg__tick *t = loop->tick_head;
+	unsigned ran = 0;
 
 	loop->tick_head = NULL;
 	loop->tick_tail = &loop->tick_head;
@@ -132,7 +131,9 @@ static void run_ticks(udg_loop *loop)
 		t->next = NULL;
 		t->fn(t);
 		t = next;
+		ran++;
 	}
+	return ran;
 }
 
 /* ---- Submit and wait ------------------------------------------------------------------------ */

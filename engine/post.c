@@ -108,10 +108,11 @@ UDG_EXPORT void udg_loop_stop(udg_loop *loop)
 
 /* Run the posts queued before this call, in order; later ones wait for the next iteration,
  * which bounds the work per iteration. */
-void udg__posts_run(udg_loop *loop)
+unsigned udg__posts_run(udg_loop *loop)
 {
 	if (atomic_load_explicit(&loop->post_count, memory_order_relaxed) == 0)
-		return;
+		return 0;
+	unsigned ran = 0;
 	pthread_mutex_lock(&loop->post_lock);
 	struct udg__post *p = loop->post_head;
 	loop->post_head = loop->post_tail = NULL;
@@ -123,5 +124,7 @@ void udg__posts_run(udg_loop *loop)
 		free(p);
 		atomic_fetch_sub(&loop->post_count, 1);
 		p = next;
+		ran++;
 	}
+	return ran;
 }

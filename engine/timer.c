@@ -194,9 +194,10 @@ UDG_EXPORT void udg_timer_free(udg_timer *t)
 /* Fire every timer due at the iteration's start. A repeating timer is re-queued before its
  * callback runs (so the callback may stop or free it); one whose period is shorter than the
  * callback lands after `now` and waits for the next iteration, which bounds this loop. */
-void udg__timers_run(udg_loop *loop)
+unsigned udg__timers_run(udg_loop *loop)
 {
 	uint64_t now = loop->now_ns;
+	unsigned fired = 0;
 
 	while (loop->heap_len > 0) {
 		udg_timer *t = loop->heap[0];
@@ -210,8 +211,10 @@ void udg__timers_run(udg_loop *loop)
 		} else {
 			set_active(t, false);
 		}
+		fired++;
 		t->cb(t, t->user);
 	}
+	return fired;
 }
 
 int64_t udg__timers_next_ns(const udg_loop *loop)
