@@ -31,7 +31,7 @@ rm -f "$out/gen/udg/version.h.tmp"
 cflags=(-std=gnu11 -g -O1 -D_GNU_SOURCE -DUDG_BUILDING -Iinclude -I"$out/gen"
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 	-fno-omit-frame-pointer)
-engine=$(ls engine/*.c)
+engine=$(find engine -name "*.c" | sort)
 
 passed=0 failed=0
 for t in $targets; do

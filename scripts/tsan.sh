@@ -22,7 +22,7 @@ sed -e "s/@UDG_VERSION@/$version/" -e "s/@UDG_VERSION_MAJOR@/$major/" \
 
 cflags=(-std=gnu11 -g -O1 -D_GNU_SOURCE -DUDG_BUILDING -Iinclude -I"$out/gen" -Itests/stress
 	-fsanitize=thread -fno-omit-frame-pointer)
-engine=$(ls engine/*.c)
+engine=$(find engine -name "*.c" | sort)
 export TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 ${TSAN_OPTIONS:-}"
 
 programs=(tests/tsan/*.c tests/stress/stress_multiloop.c)

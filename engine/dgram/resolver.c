@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#include "../internal.h"
 
 /* Lookups are rare (bind, connect, sends to names). Two workers keep one slow DNS answer from
  * stalling every other lookup of the loop, without a thread per lookup. */

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "../internal.h"
 
 struct udg_abort_signal {
 	udg_loop *loop;

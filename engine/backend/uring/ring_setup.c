@@ -8,7 +8,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "../../internal.h"
 
 /* Setup flag sets, best first. DEFER_TASKRUN (6.1) needs SINGLE_ISSUER (6.0): completions are
  * then posted only when we enter the kernel to wait, so no IPI or task-work interrupts the loop

@@ -8,7 +8,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "../internal.h"
 
 /* CQEs copied out per peek. 64 matches the batch a recvmmsg peer uses and keeps the copy on the
  * stack (64 * 16 bytes). */

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "internal.h"
+#include "../internal.h"
 
 #define TIMER_INACTIVE SIZE_MAX
 

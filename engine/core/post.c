@@ -7,7 +7,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "../internal.h"
 
 struct udg__post {
 	struct udg__post *next;

@@ -5,7 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "internal.h"
+#include "../internal.h"
 
 /* Receive errors in a row (no datagram between them) after which we stop re-arming. A transient
  * error such as ECONNREFUSED from one ICMP message is followed by data or by silence, never by
