@@ -6,7 +6,7 @@
 #include <limits.h>
 #include <string.h>
 
-#include "../engine/internal.h"
+#include "../engine/dgram/dgram.h"
 
 struct fixture {
 	udg_loop *loop;

@@ -30,6 +30,7 @@ static const int udg_codes[] = {
 	UDG_ERR_KERNEL_TOO_OLD,
 	UDG_ERR_SEND_QUEUE_FULL,
 	UDG_ERR_LOOP_CLOSED,
+	UDG_ERR_LOOP_FORKED,
 };
 #define N_CODES (sizeof(udg_codes) / sizeof(udg_codes[0]))
 
@@ -113,7 +114,7 @@ Test(errors, every_errno_value_has_a_name_and_a_message)
 Test(errors, unknown_codes_read_unknown)
 {
 	const int unknown[] = { 0,     1,     EINVAL, -41,   -58,     -134,    -4095,
-				-5000, -5018, -5099,  -5104, -100000, INT_MIN, INT_MAX };
+				-5000, -5018, -5099,  -5105, -100000, INT_MIN, INT_MAX };
 	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
 		cr_expect_str_eq(udg_err_name(unknown[i]), "UNKNOWN", "code %d", unknown[i]);
 		cr_expect_str_eq(udg_strerror(unknown[i]), "unknown error", "code %d", unknown[i]);

@@ -10,7 +10,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "../engine/internal.h"
+#include "../engine/dgram/dgram.h"
 
 #define MS 1000000ull
 /* How long "nothing arrives" is watched for: loopback delivers in microseconds. */

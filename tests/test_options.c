@@ -7,7 +7,7 @@
 #include <net/if.h>
 #include <string.h>
 
-#include "../engine/internal.h"
+#include "../engine/dgram/dgram.h"
 
 struct fixture {
 	udg_loop *loop;

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../engine/internal.h"
+#include "../engine/dgram/dgram.h"
 
 /* A name that cannot exist (RFC 6761 reserves ".invalid"). */
 #define NO_SUCH_HOST "no-such-host.invalid"

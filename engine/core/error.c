@@ -85,6 +85,8 @@ static const struct code_text udg_codes[] = {
 	{ UDG_ERR_SEND_QUEUE_FULL, "UDG_ERR_SEND_QUEUE_FULL",
 	  "All send slots of the loop are in use (raise udg_loop_options.send_slots)" },
 	{ UDG_ERR_LOOP_CLOSED, "UDG_ERR_LOOP_CLOSED", "The loop is closing or closed" },
+	{ UDG_ERR_LOOP_FORKED, "UDG_ERR_LOOP_FORKED",
+	  "The loop was created before fork(): a child cannot use its parent's loops" },
 };
 
 #define UDG_CODE_COUNT (sizeof(udg_codes) / sizeof(udg_codes[0]))

@@ -1,56 +1,33 @@
-/* engine/loop.c — the ring reactor. One iteration: run due timers, posts and next-tick calls;
- * one io_uring_enter submits everything queued and waits; copy a batch of CQEs out, advance the
- * CQ once, dispatch each through its tagged op; give receive buffers back once per batch.
- * This file is the hot path: it never allocates, never formats, never prints. */
+/* engine/core/loop.c — the loop. One iteration: run due timers, posts and next-tick calls, then
+ * one backend wait hands everything queued to the kernel, waits for events (or the next timer)
+ * and completes each through its op. The loop knows no socket and no ring: the backend table
+ * (core.h) is all it calls. This file never allocates after udg_loop_new and never prints. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "../internal.h"
-
-/* CQEs copied out per peek. 64 matches the batch a recvmmsg peer uses and keeps the copy on the
- * stack (64 * 16 bytes). */
-#define REAP_BATCH 64
-
-/* Batched waiting. On loopback every completion the kernel posts can wake us, so a flood costs a
- * wake-up (and an enter) per datagram unless we ask for several at once. When the previous
- * iteration reaped at least LOAD_MIN_CQES, the next wait asks for twice that many (at most
- * LOAD_MAX_WAIT) but gives up after LOAD_WAIT_NS and takes whatever arrived. When idle (the
- * last iteration saw fewer) we wake on the first one, so K=1 latency is untouched: ping-pong
- * reaps 2 per iteration (the reply's send and the next request), which is why the threshold is 4
- * (at 2, K=1 p50 lost ~10 us to the cap; benchmark suite). The worst case is one LOAD_WAIT_NS
- * delay on the first datagram after a burst ends. */
-#define LOAD_MIN_CQES 4
-#define LOAD_MAX_WAIT 32
-#define LOAD_WAIT_NS 50000
+#include "core.h"
 
 #ifdef UDG_FAULT_INJECTION
 /* Test builds only: bits of enum udg__fault set by a test to force an error path. */
 unsigned udg__faults;
 #endif
 
-/* A CQE copied out of the ring, so the CQ can advance before callbacks run. */
-struct cqe_copy {
-	uint64_t user_data;
-	int32_t res;
-	uint32_t flags;
-};
+/* Flushes at the end of a non-blocking run: a completion delivered by one may queue another
+ * send (an echo); a few rounds hand those over too, and the bound keeps the run short. */
+#define NOWAIT_FLUSH_ROUNDS 4
 
 /* ---- The run loop ------------------------------------------------------------------------ */
 
 static bool loop_alive(const udg_loop *loop)
 {
-	return loop->active_refs > 0 || loop->reqs > 0 || loop->tick_head != NULL ||
-	       loop->stash != NULL ||
+	return loop->active_refs > 0 || loop->reqs > 0 || !udg__fifo_empty(&loop->ticks) ||
 	       atomic_load_explicit(&loop->post_count, memory_order_relaxed) > 0;
 }
 
 static unsigned run_ticks(udg_loop *loop);
-static int enter(udg_loop *loop, bool block, bool batch);
-static unsigned reap(udg_loop *loop);
-static void embed_drain(udg_loop *loop);
 
 /* Timers, posts and next-tick calls: everything that runs without waiting on the kernel.
  * Returns whether any of them ran (ONCE then does not block). */
@@ -63,34 +40,52 @@ static bool run_ready(udg_loop *loop)
 	return ran > 0;
 }
 
+/* How long the backend may wait: not at all when something is ready or nothing can happen,
+ * else until the next timer (-1: none). */
+static int64_t wait_timeout(const udg_loop *loop, udg_run_mode mode, bool ran)
+{
+	bool block = mode != UDG_RUN_NOWAIT && !(mode == UDG_RUN_ONCE && ran) &&
+		     udg__fifo_empty(&loop->ticks) && loop_alive(loop);
+	return block ? udg__timers_next_ns(loop) : 0;
+}
+
+/* A non-blocking run returns with nothing queued: what its callbacks sent is with the kernel,
+ * so an embedding loop need not run us again just to submit it. */
+static int flush_queued(udg_loop *loop)
+{
+	int r = 0;
+
+	for (int i = 0; i < NOWAIT_FLUSH_ROUNDS && r >= 0 && loop->bk->ops->pending(loop); i++)
+		r = loop->bk->ops->flush(loop);
+	return r;
+}
+
 UDG_EXPORT int udg_loop_run(udg_loop *loop, udg_run_mode mode)
 {
 	if (!loop || (mode != UDG_RUN_DEFAULT && mode != UDG_RUN_ONCE && mode != UDG_RUN_NOWAIT))
 		return -EINVAL;
+	if (udg__loop_forked(loop))
+		return UDG_ERR_LOOP_FORKED;
 	if (loop->running)
 		return -EBUSY;
 	UDG__PRESERVE_ERRNO;
 	loop->running = true;
 	int r = 0;
-	if (loop->embed_fd >= 0)
-		embed_drain(loop);
 
 	for (;;) {
 		bool ran = run_ready(loop);
 		if (atomic_load(&loop->stop_requested))
 			break;
-		/* Block only when nothing is ready to run and something can still happen; ONCE
-		 * promises one round of events, so it does not block after delivering some. */
-		bool block = mode != UDG_RUN_NOWAIT && !(mode == UDG_RUN_ONCE && ran) &&
-			     loop->tick_head == NULL && !loop->stash && loop_alive(loop);
-		r = enter(loop, block, mode == UDG_RUN_DEFAULT);
+		r = loop->bk->ops->wait(loop, wait_timeout(loop, mode, ran),
+					mode == UDG_RUN_DEFAULT);
 		if (r < 0)
 			break;
-		loop->last_reaped = reap(loop);
 		loop->stats.iterations++;
 		if (mode != UDG_RUN_DEFAULT) {
-			/* ONCE/NOWAIT: deliver what the wait brought (a due timer, a post). */
+			/* ONCE/NOWAIT: deliver what the wait brought (a due timer, a post), and
+			 * hand over what that queued. */
 			run_ready(loop);
+			r = flush_queued(loop);
 			break;
 		}
 		if (atomic_load(&loop->stop_requested) || !loop_alive(loop))
@@ -111,211 +106,56 @@ void udg__tick_queue(udg_loop *loop, struct udg__tick *t, void (*fn)(struct udg_
 		return;
 	t->queued = true;
 	t->fn = fn;
-	t->next = NULL;
-	*loop->tick_tail = t;
-	loop->tick_tail = &t->next;
+	udg__fifo_push(&loop->ticks, &t->node);
 }
 
 /* Run the ticks queued so far; ticks queued by these callbacks wait for the next round (the
- * loop then does not block), so a callback that re-queues itself cannot starve the ring. */
+ * loop then does not block), so a callback that re-queues itself cannot starve the kernel. */
 static unsigned run_ticks(udg_loop *loop)
 {
-	struct udg__tick *t = loop->tick_head;
+	struct udg__qnode *n = udg__fifo_take(&loop->ticks);
 	unsigned ran = 0;
 
-	loop->tick_head = NULL;
-	loop->tick_tail = &loop->tick_head;
-	while (t) {
-		struct udg__tick *next = t->next;
+	while (n) {
+		struct udg__qnode *next = n->next;
+		struct udg__tick *t = UDG__CONTAINER_OF(n, struct udg__tick, node);
 		t->queued = false;
-		t->next = NULL;
+		n->next = NULL;
 		t->fn(t);
-		t = next;
+		n = next;
 		ran++;
 	}
 	return ran;
 }
 
-/* ---- Submit and wait ------------------------------------------------------------------------ */
-
-static void stash_cqes(udg_loop *loop);
-
-struct io_uring_sqe *udg__sqe(udg_loop *loop)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&loop->ring);
-
-	/* SQ full: hand what is queued to the kernel now (no callbacks run here) and retry. With
-	 * SUBMIT_ALL every queued SQE is consumed. Should the kernel refuse to take them (EBUSY
-	 * or EAGAIN: its CQ overflow list or request memory is full), move the posted CQEs into
-	 * the stash to make room; they are dispatched by the next reap, never inside this call. */
-	while (UDG__UNLIKELY(!sqe)) {
-		int r;
-		if (UDG__FAULT(UDG__FAULT_SUBMIT_EBUSY)) {
-#ifdef UDG_FAULT_INJECTION
-			udg__faults &= ~(unsigned)UDG__FAULT_SUBMIT_EBUSY; /* one refusal */
-#endif
-			r = -EBUSY;
-		} else {
-			r = io_uring_submit(&loop->ring);
-		}
-		loop->stats.enters++;
-		loop->stats.sq_full_flushes++;
-		if (r > 0)
-			loop->stats.sqes_submitted += (unsigned)r;
-		else if (r < 0 && r != -EINTR)
-			stash_cqes(loop);
-		sqe = io_uring_get_sqe(&loop->ring);
-	}
-	return sqe;
-}
-
-/* One io_uring_enter: submit everything callbacks queued, and either wait for a completion (or
- * the next timer) or just collect what is there. Interruptions and timeouts are not errors.
- * Only the default run mode batches its waits: ONCE promises to block for an event. */
-static int enter(udg_loop *loop, bool block, bool batch)
-{
-	struct io_uring *ring = &loop->ring;
-	unsigned queued = io_uring_sq_ready(ring);
-	struct io_uring_cqe *cqe = NULL;
-	int r;
-
-	if (!block) {
-		/* Without DEFER_TASKRUN completions are already visible: skip the syscall when
-		 * there is nothing to submit. With it, only an enter runs the deferred work. */
-		if (queued == 0 && !(loop->features & UDG_FEAT_DEFER_TASKRUN))
-			return 0;
-		r = io_uring_submit_and_get_events(ring);
-	} else {
-		int64_t timeout = udg__timers_next_ns(loop);
-		unsigned want = 1;
-		if (batch && loop->last_reaped >= LOAD_MIN_CQES) {
-			want = loop->last_reaped * 2;
-			if (want > LOAD_MAX_WAIT)
-				want = LOAD_MAX_WAIT;
-			if (timeout < 0 || timeout > LOAD_WAIT_NS)
-				timeout = LOAD_WAIT_NS;
-		}
-		if (timeout >= 0) {
-			struct __kernel_timespec ts = {
-				.tv_sec = timeout / 1000000000,
-				.tv_nsec = timeout % 1000000000,
-			};
-			r = io_uring_submit_and_wait_timeout(ring, &cqe, want, &ts, NULL);
-		} else {
-			r = io_uring_submit_and_wait(ring, 1);
-		}
-	}
-	loop->stats.enters++;
-	loop->stats.sqes_submitted += queued - io_uring_sq_ready(ring);
-	if (r == -ETIME || r == -EINTR || r == -EAGAIN || r == -EBUSY)
-		return 0;
-	return r < 0 ? r : 0;
-}
-
-/* ---- Reap and dispatch --------------------------------------------------------------------- */
-
-/* Completions taken out of the CQ while an API call needed SQ room; they wait here for the
- * next reap. Allocated only on that rare path, freed with the loop. */
-struct udg__stash {
-	size_t len, cap;
-	struct cqe_copy cqes[];
-};
-
-static void stash_cqes(udg_loop *loop)
-{
-	struct io_uring_cqe *cqe;
-	unsigned head, n = 0;
-
-	io_uring_for_each_cqe(&loop->ring, head, cqe)
-	{
-		struct udg__stash *st = loop->stash;
-		if (!st || st->len == st->cap) {
-			size_t cap = st ? st->cap * 2 : 256;
-			st = realloc(st, sizeof(*st) + cap * sizeof(st->cqes[0]));
-			if (!st)
-				break; /* leave the rest in the CQ: nothing is lost */
-			if (!loop->stash)
-				st->len = 0;
-			st->cap = cap;
-			loop->stash = st;
-		}
-		st->cqes[st->len++] = (struct cqe_copy){ cqe->user_data, cqe->res, cqe->flags };
-		n++;
-	}
-	io_uring_cq_advance(&loop->ring, n);
-	loop->stats.cqes_reaped += n;
-}
-
-static void dispatch(udg_loop *loop, const struct cqe_copy *c);
-
-static void dispatch_stash(udg_loop *loop)
-{
-	struct udg__stash *st = loop->stash;
-
-	/* Dispatch may stash more (a callback filling the SQ): take the list first. */
-	loop->stash = NULL;
-	for (size_t i = 0; i < st->len; i++)
-		dispatch(loop, &st->cqes[i]);
-	free(st);
-	udg__recv_buffers_returned(loop);
-}
-
-static void dispatch(udg_loop *loop, const struct cqe_copy *c)
-{
-	struct udg__op *op = (struct udg__op *)(uintptr_t)c->user_data;
-
-	if (!op)
-		return; /* a cancel's own result: nobody waits for it */
-	switch (op->kind) {
-	case UDG__OP_RECV:
-		udg__recv_complete(loop, op, c->res, c->flags);
-		break;
-	case UDG__OP_SEND:
-		udg__send_complete(loop, op, c->res);
-		break;
-	case UDG__OP_WAKE:
-		udg__wake_complete(loop);
-		break;
-	default:
-		assert(!"unknown op kind");
-	}
-}
-
-/* Copy a batch out and advance the CQ before any callback runs: a callback may submit and
- * wait (SQ full) and the kernel then has the whole CQ to post into. Bounded by the CQ size per
- * iteration so a flood cannot keep one iteration going forever. */
-static unsigned reap(udg_loop *loop)
-{
-	struct io_uring *ring = &loop->ring;
-	struct io_uring_cqe *cqes[REAP_BATCH];
-	struct cqe_copy batch[REAP_BATCH];
-	unsigned total = 0, n;
-
-	if (UDG__UNLIKELY(loop->stash))
-		dispatch_stash(loop);
-	do {
-		if (UDG__UNLIKELY(IO_URING_READ_ONCE(*ring->sq.kflags) & IORING_SQ_CQ_OVERFLOW))
-			loop->stats.cq_overflows++;
-		n = io_uring_peek_batch_cqe(ring, cqes, REAP_BATCH);
-		for (unsigned i = 0; i < n; i++)
-			batch[i] = (struct cqe_copy){ cqes[i]->user_data, cqes[i]->res,
-						      cqes[i]->flags };
-		io_uring_cq_advance(ring, n);
-		for (unsigned i = 0; i < n; i++)
-			dispatch(loop, &batch[i]);
-		total += n;
-		udg__recv_buffers_returned(loop);
-	} while (n == REAP_BATCH && total < ring->cq.ring_entries);
-	loop->stats.cqes_reaped += total;
-	return total;
-}
-
-/* ---- Liveness ------------------------------------------------------------------------------ */
+/* ---- Liveness and fork ---------------------------------------------------------------------- */
 
 void udg__active_add(udg_loop *loop, int delta)
 {
 	assert(delta > 0 || loop->active_refs >= (unsigned)-delta);
 	loop->active_refs += (unsigned)delta;
+}
+
+/* Bumped in every child a fork makes: a loop created under an older value belongs to an
+ * ancestor, whose ring (a SINGLE_ISSUER ring refuses the child with EEXIST) and threads the
+ * child does not have. Checking it costs one load. */
+static atomic_uint fork_gen;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void fork_child(void)
+{
+	atomic_fetch_add(&fork_gen, 1);
+}
+
+static void fork_hook(void)
+{
+	pthread_atfork(NULL, NULL, fork_child);
+}
+
+bool udg__loop_forked(const udg_loop *loop)
+{
+	return UDG__UNLIKELY(loop->fork_gen !=
+			     atomic_load_explicit(&fork_gen, memory_order_relaxed));
 }
 
 /* ---- Creation and teardown (cold, but short enough to live with the loop) ------------------ */
@@ -336,6 +176,8 @@ UDG_EXPORT void udg_loop_options_init(udg_loop_options *opts)
 
 static int options_check(udg_loop_options *o)
 {
+	if (o->flags & ~(unsigned)UDG_LOOP_NO_TASKRUN_FLAGS)
+		return UDG_ERR_INVALID_ARG_VALUE; /* a flag this version does not know */
 	if (o->sq_entries == 0 || o->sq_entries > 32768)
 		return UDG_ERR_OUT_OF_RANGE;
 	if (o->cq_entries == 0) {
@@ -368,6 +210,7 @@ UDG_EXPORT int udg_loop_new(const udg_loop_options *opts, udg_loop **out)
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
+	pthread_once(&fork_once, fork_hook);
 	udg_loop *loop = calloc(1, sizeof(*loop));
 	if (!loop)
 		return -ENOMEM;
@@ -378,24 +221,18 @@ UDG_EXPORT int udg_loop_new(const udg_loop_options *opts, udg_loop **out)
 	int r = options_check(&loop->opts);
 	if (r != 0)
 		goto fail_free;
-	loop->tick_tail = &loop->tick_head;
-	loop->embed_fd = -1;
+	loop->fork_gen = atomic_load(&fork_gen);
+	udg__fifo_init(&loop->ticks);
 	r = udg__post_init(loop);
 	if (r != 0)
 		goto fail_free;
-	r = udg__ring_setup(loop);
+	r = udg__backend_create(loop);
 	if (r != 0)
 		goto fail_post;
-	r = udg__sends_init(loop);
-	if (r != 0)
-		goto fail_ring;
-	udg__wake_arm(loop);
 	loop->now_ns = udg__clock_ns();
 	*out = loop;
 	return 0;
 
-fail_ring:
-	udg__ring_teardown(loop);
 fail_post:
 	udg__post_fini(loop);
 fail_free:
@@ -408,18 +245,17 @@ UDG_EXPORT int udg_loop_close(udg_loop *loop)
 	UDG__PRESERVE_ERRNO;
 	if (!loop)
 		return -EINVAL;
-	if (loop->running || loop->handles > 0 || loop_alive(loop) || loop->slots_used > 0 ||
-	    loop->stash)
+	if (udg__loop_forked(loop))
+		return UDG_ERR_LOOP_FORKED;
+	if (loop->running || loop->handles > 0 || loop_alive(loop) || loop->bk->ops->pending(loop))
 		return -EBUSY;
-	if (udg__resolver_shutdown(loop) != 0)
+	if (loop->upper.shutdown && loop->upper.shutdown(loop) != 0)
 		return -EBUSY;
-	pthread_mutex_lock(&loop->post_lock);
-	loop->closed_for_posts = true;
-	pthread_mutex_unlock(&loop->post_lock);
-	udg__sends_fini(loop);
-	if (loop->embed_fd >= 0)
-		close(loop->embed_fd);
-	udg__ring_teardown(loop);
+	/* Closed to posters under their lock, and only when none is queued: a post that returned
+	 * 0 always runs, and no poster writes the wake-up descriptor once it is closed. */
+	if (udg__posts_close(loop) != 0)
+		return -EBUSY;
+	loop->bk->ops->destroy(loop);
 	udg__post_fini(loop);
 	free(loop->heap);
 	free(loop);
@@ -428,44 +264,22 @@ UDG_EXPORT int udg_loop_close(udg_loop *loop)
 
 /* ---- Introspection ------------------------------------------------------------------------- */
 
-/* With DEFER_TASKRUN the ring fd does not poll readable when completions are pending: they
- * are only posted when we enter the kernel. An eventfd registered with the ring is signalled as
- * work arrives in either mode, so embedding uses that. Created on first use: an unembedded loop
- * pays nothing for it. */
 UDG_EXPORT int udg_loop_fd(udg_loop *loop)
 {
 	if (!loop)
 		return -EINVAL;
-	if (loop->embed_fd >= 0)
-		return loop->embed_fd;
+	if (udg__loop_forked(loop))
+		return UDG_ERR_LOOP_FORKED;
 	UDG__PRESERVE_ERRNO;
-	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (fd < 0)
-		return -errno;
-	int r = io_uring_register_eventfd(&loop->ring, fd);
-	if (r < 0) {
-		close(fd);
-		return r;
-	}
-	loop->embed_fd = fd;
-	return fd;
-}
-
-/* Reset the embedding eventfd before entering the kernel: whatever signalled it is processed by
- * this run, and anything arriving later signals it again. */
-static void embed_drain(udg_loop *loop)
-{
-	uint64_t v;
-	ssize_t n = read(loop->embed_fd, &v, sizeof(v));
-	(void)n;
+	return loop->bk->ops->embed_fd(loop);
 }
 
 UDG_EXPORT int64_t udg_loop_timeout_ns(const udg_loop *loop)
 {
 	if (!loop)
 		return -1;
-	if (loop->tick_head || loop->stash || atomic_load(&loop->post_count) > 0 ||
-	    io_uring_sq_ready(&loop->ring) > 0)
+	if (!udg__fifo_empty(&loop->ticks) || atomic_load(&loop->post_count) > 0 ||
+	    loop->bk->ops->pending(loop))
 		return 0;
 	return udg__timers_next_ns(loop);
 }

@@ -1,13 +1,14 @@
-/* engine/post.c — udg_loop_post and udg_loop_stop, the only thread-safe entry points, and the
- * eventfd read that wakes a loop blocked in io_uring_enter. Posters append to a mutex-protected
- * FIFO; only the first post after each drain writes the eventfd, so a burst of posts costs the
- * loop one wake-up. Never runs a user callback on the posting thread. */
+/* engine/core/post.c — udg_loop_post and udg_loop_stop, the only thread-safe entry points, and
+ * the eventfd that wakes a loop blocked in its backend's wait (the backend watches it).
+ * Posters append to a mutex-protected FIFO; only the first post after each drain writes the
+ * eventfd, so a burst of posts costs the loop one wake-up. Never runs a user callback on the
+ * posting thread. */
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "../internal.h"
+#include "core.h"
 
 struct udg__post {
 	struct udg__post *next;
@@ -26,7 +27,6 @@ int udg__post_init(udg_loop *loop)
 		pthread_mutex_destroy(&loop->post_lock);
 		return r;
 	}
-	loop->wake_op.kind = UDG__OP_WAKE;
 	return 0;
 }
 
@@ -36,28 +36,17 @@ void udg__post_fini(udg_loop *loop)
 	pthread_mutex_destroy(&loop->post_lock);
 }
 
-/* Keep one read of the eventfd in the ring; its completion is the wake-up. Not counted as
- * liveness: a loop with nothing else alive returns even though this read is pending. */
-void udg__wake_arm(udg_loop *loop)
+/* The backend consumed the eventfd's counter: clear the flag, so a post appended from now on
+ * writes the eventfd again (nothing is left without a wake-up). */
+void udg__wake_consumed(udg_loop *loop)
 {
-	if (loop->wake_armed)
-		return;
-	struct io_uring_sqe *sqe = udg__sqe(loop);
-	io_uring_prep_read(sqe, loop->wake_fd, &loop->wake_value, sizeof(loop->wake_value), 0);
-	io_uring_sqe_set_data(sqe, &loop->wake_op);
-	loop->wake_armed = true;
-}
-
-/* The eventfd read completed: clear the flag first, so a post appended from now on writes the
- * eventfd again (nothing is left without a wake-up), then put the read back. */
-void udg__wake_complete(udg_loop *loop)
-{
-	loop->wake_armed = false;
 	atomic_store(&loop->wake_pending, false);
-	udg__wake_arm(loop);
 }
 
-void udg__wake(udg_loop *loop)
+/* Write the eventfd unless a write is already pending. Lock-free and async-signal-safe (an
+ * atomic exchange and write(2)). Posters call it with post_lock held, so a post can never race
+ * udg_loop_close() closing the descriptor. */
+static void wake_write(udg_loop *loop)
 {
 	if (atomic_exchange(&loop->wake_pending, true))
 		return;
@@ -67,11 +56,26 @@ void udg__wake(udg_loop *loop)
 	(void)n;
 }
 
+int udg__posts_close(udg_loop *loop)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&loop->post_lock);
+	if (loop->post_head != NULL)
+		r = -EBUSY;
+	else
+		loop->closed_for_posts = true;
+	pthread_mutex_unlock(&loop->post_lock);
+	return r;
+}
+
 UDG_EXPORT int udg_loop_post(udg_loop *loop, udg_post_cb fn, void *arg)
 {
 	UDG__PRESERVE_ERRNO;
 	if (!loop || !fn)
 		return -EINVAL;
+	if (udg__loop_forked(loop))
+		return UDG_ERR_LOOP_FORKED;
 	struct udg__post *p = malloc(sizeof(*p));
 	if (!p)
 		return -ENOMEM;
@@ -89,9 +93,8 @@ UDG_EXPORT int udg_loop_post(udg_loop *loop, udg_post_cb fn, void *arg)
 		loop->post_head = p;
 	loop->post_tail = p;
 	atomic_fetch_add(&loop->post_count, 1);
+	wake_write(loop);
 	pthread_mutex_unlock(&loop->post_lock);
-
-	udg__wake(loop);
 	return 0;
 }
 
@@ -102,8 +105,9 @@ UDG_EXPORT void udg_loop_stop(udg_loop *loop)
 		return;
 	atomic_store(&loop->stop_requested, true);
 	/* From another thread the loop may be blocked in the kernel; from the loop's own thread
-	 * the flag is seen at the end of the iteration. Waking costs one write either way. */
-	udg__wake(loop);
+	 * the flag is seen at the end of the iteration. Waking costs one write either way. No
+	 * lock: stopping must be safe from a signal handler (the loop is alive by contract). */
+	wake_write(loop);
 }
 
 /* Run the posts queued before this call, in order; later ones wait for the next iteration,

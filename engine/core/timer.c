@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "../internal.h"
+#include "core.h"
 
 #define TIMER_INACTIVE SIZE_MAX
 

@@ -1,5 +1,5 @@
 /* engine/version.c — the run-time version string. */
-#include "../internal.h"
+#include "core.h"
 
 UDG_EXPORT const char *udg_version(void)
 {

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../internal.h"
+#include "dgram.h"
 
 /* The longest host name DNS can carry (RFC 1035: 255 octets on the wire, 253 as text) and the
  * longest label. */

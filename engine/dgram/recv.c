@@ -1,136 +1,94 @@
-/* engine/recv.c — the receive path: one multishot recvmsg per socket over the loop's provided
- * buffer ring. Each CQE is one datagram in one buffer; the payload is lent to the message
- * callback and the buffer goes back to the ring right after it, with one ring advance per
- * reap batch. Hot path: no allocation, no formatting, no syscalls beyond the loop's enter. */
+/* engine/dgram/recv.c — the socket's side of receiving: each datagram the backend reads goes to
+ * the 'message' handler, and receive errors follow one policy on every backend: each is
+ * reported as 'error', receiving always goes on (re-started at once, then with a growing delay
+ * while errors come in a row), and only an error that can never clear ends it, with one last
+ * 'error'. Hot path (udg__socket_message): no allocation, no syscall. */
 #include <errno.h>
-#include <string.h>
 
-#include "../internal.h"
+#include "dgram.h"
 
-/* Receive errors in a row (no datagram between them) after which we stop re-arming. A transient
- * error such as ECONNREFUSED from one ICMP message is followed by data or by silence, never by
- * a burst of 8 immediate failures; a persistent one (EBADF, EINVAL) would otherwise re-arm and
- * fail once per loop iteration forever. */
-#define RECV_ERRORS_MAX 8
+/* Errors in a row (no datagram between them) re-started at once. A transient error such as
+ * ECONNREFUSED from an ICMP port-unreachable is followed by data or by silence, rarely by a
+ * burst; past this many, re-starts wait RECV_BACKOFF_MIN_NS, doubling up to
+ * RECV_BACKOFF_MAX_NS, so a persistent condition costs a few wake-ups a second, not a spin.
+ * A datagram resets both. */
+#define RECV_ERRORS_FAST 8
+#define RECV_BACKOFF_MIN_NS 1000000ull    /* 1 ms */
+#define RECV_BACKOFF_MAX_NS 1000000000ull /* 1 s */
 
-void udg__recv_arm(udg_socket *s)
+void udg__socket_message(struct udg__io *io, const void *data, size_t len, const udg_rinfo *rinfo)
 {
-	struct io_uring_sqe *sqe = udg__sqe(s->loop);
+	udg_socket *s = UDG__CONTAINER_OF(io, udg_socket, io);
 
-	/* The kernel reads msg_namelen/msg_controllen from this template once per arm and lays
-	 * each datagram out in the buffer as: recvmsg_out header, name, control, payload.
-	 * MSG_TRUNC makes the header's payloadlen the datagram's true size (rinfo.size) when it
-	 * did not fit; the CQE's length stays bounded by the buffer. */
-	int fd = UDG__FAULT(UDG__FAULT_RECV_EBADF) ? -1 : s->fd; /* test builds: a broken fd */
-	io_uring_prep_recvmsg_multishot(sqe, fd, &s->recv_msg, MSG_TRUNC);
-	sqe->flags |= IOSQE_BUFFER_SELECT;
-	sqe->buf_group = UDG__BGID;
-	io_uring_sqe_set_data(sqe, &s->recv_op);
-	s->recv_armed = true;
-	s->recv_wanted = false;
-	s->inflight++;
-}
-
-void udg__buf_return(udg_loop *loop, unsigned bid)
-{
-	io_uring_buf_ring_add(loop->br, loop->bufs + (size_t)bid * loop->buf_size, loop->buf_size,
-			      (unsigned short)bid, loop->buf_mask, (int)loop->buf_returned);
-	loop->buf_returned++;
-}
-
-/* After each reap batch: publish the returned buffers with one advance, then re-arm the sockets
- * whose multishot stopped on ENOBUFS (the ring was empty; now it is not). */
-void udg__recv_buffers_returned(udg_loop *loop)
-{
-	if (loop->buf_returned > 0) {
-		io_uring_buf_ring_advance(loop->br, (int)loop->buf_returned);
-		loop->buf_returned = 0;
-	}
-	/* Every lent buffer is back by now (payloads are lent only for the callback), so the ring
-	 * has room again even when this batch returned none. */
-	if (UDG__LIKELY(loop->bufs_low == 0))
-		return;
-	loop->bufs_low = 0;
-	for (udg_socket *s = loop->sockets; s; s = s->next) {
-		if (s->recv_wanted && !s->recv_armed && !s->closing)
-			udg__recv_arm(s);
-	}
-}
-
-bool udg__recv_parse(unsigned char *buf, int len, struct msghdr *tmpl, udg_rinfo *rinfo,
-		     const void **payload, size_t *payload_len)
-{
-	struct io_uring_recvmsg_out *o = io_uring_recvmsg_validate(buf, len, tmpl);
-
-	if (UDG__UNLIKELY(!o))
-		return false;
-	/* A zero-length read without a peer address is not a datagram (Node ignores it too). */
-	if (UDG__UNLIKELY(o->namelen == 0))
-		return false;
-	const struct sockaddr *sa = io_uring_recvmsg_name(o);
-	unsigned avail = io_uring_recvmsg_payload_length(o, len, tmpl);
-	*rinfo = (udg_rinfo){
-		.addr = sa,
-		.addrlen = o->namelen < tmpl->msg_namelen ? o->namelen : tmpl->msg_namelen,
-		.port = ntohs(((const struct sockaddr_in *)sa)->sin_port), /* same offset in _in6 */
-		.size = o->payloadlen,
-		.truncated = (o->flags & MSG_TRUNC) != 0,
-	};
-	*payload = io_uring_recvmsg_payload(o, tmpl);
-	*payload_len = avail < o->payloadlen ? avail : o->payloadlen;
-	return true;
-}
-
-static void deliver(udg_socket *s, unsigned char *buf, int len)
-{
-	udg_rinfo rinfo;
-	const void *payload;
-	size_t payload_len;
-
-	if (UDG__UNLIKELY(!udg__recv_parse(buf, len, &s->recv_msg, &rinfo, &payload, &payload_len)))
-		return;
+	io->recv_errors = 0;
+	s->recv_backoff_ns = 0;
 	s->loop->stats.datagrams_received++;
 	if (s->opts.on_message)
-		s->opts.on_message(s, payload, payload_len, &rinfo, s->opts.user);
+		s->opts.on_message(s, data, len, rinfo, s->opts.user);
 }
 
-void udg__recv_complete(udg_loop *loop, struct udg__op *op, int res, unsigned flags)
+/* Errors that no retry can clear: the descriptor or the request itself is broken. */
+static bool recv_error_is_final(int err)
 {
-	udg_socket *s = UDG__CONTAINER_OF(op, udg_socket, recv_op);
+	return err == -EBADF || err == -ENOTSOCK || err == -EINVAL || err == -EFAULT ||
+	       err == -EOPNOTSUPP;
+}
 
-	if (flags & IORING_CQE_F_BUFFER) {
-		unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
-		/* close() stops delivery at once, even for datagrams already reaped. */
-		if (UDG__LIKELY(res >= 0 && !s->closing))
-			deliver(s, loop->bufs + (size_t)bid * loop->buf_size, res);
-		udg__buf_return(loop, bid);
-		s->recv_errors_in_row = 0;
-	} else if (res < 0 && res != -ENOBUFS && res != -ECANCELED && !s->closing) {
-		/* e.g. ECONNREFUSED from an ICMP port-unreachable on a connected socket. */
-		udg__socket_error(s, res, "recvmsg", NULL, 0);
-	}
-	if (flags & IORING_CQE_F_MORE)
-		return;
+static void recv_retry_fire(udg_timer *t, void *user)
+{
+	udg_socket *s = user;
 
-	/* The multishot ended: buffers ran out (ENOBUFS), an error, or our cancel. */
-	s->recv_armed = false;
-	s->inflight--;
-	if (s->closing) {
-		udg__socket_op_done(s);
+	(void)t;
+	if (!s->closing)
+		udg__io_recv_start(&s->io);
+}
+
+/* Re-start receiving after `delay_ns` on an unreferenced timer (it must not keep the loop
+ * alive by itself). Falls back to re-starting now if the timer cannot be made. */
+static void recv_retry_later(udg_socket *s, uint64_t delay_ns)
+{
+	if (!s->recv_retry && udg_timer_new(s->loop, &s->recv_retry) != 0) {
+		udg__io_recv_start(&s->io);
 		return;
 	}
-	if (res < 0 && res != -ENOBUFS && ++s->recv_errors_in_row > RECV_ERRORS_MAX) {
-		/* The same failure over and over (a descriptor broken under us): each was reported
-		 * as 'error'; stop instead of spinning the loop on re-arms. */
+	udg_timer_unref(s->recv_retry);
+	if (udg_timer_start(s->recv_retry, delay_ns, 0, recv_retry_fire, s) != 0)
+		udg__io_recv_start(&s->io);
+}
+
+void udg__socket_recv_error(struct udg__io *io, int err, bool stopped)
+{
+	udg_socket *s = UDG__CONTAINER_OF(io, udg_socket, io);
+
+	if (s->closing)
+		return;
+	if (recv_error_is_final(err)) {
+		/* Said once; the socket stays open (sends may still work) but receives no more. */
+		if (!stopped)
+			udg__io_recv_stop(io);
+		if (!s->recv_dead)
+			udg__socket_error(s, err, "recvmsg", NULL, 0);
+		s->recv_dead = true;
 		return;
 	}
-	loop->stats.recv_rearms++;
-	if (res == -ENOBUFS) {
-		/* Wait for buffers: re-armed by udg__recv_buffers_returned after this batch. */
-		loop->stats.recv_enobufs++;
-		s->recv_wanted = true;
-		loop->bufs_low++;
+	/* e.g. ECONNREFUSED from an ICMP port-unreachable on a connected socket. */
+	udg__socket_error(s, err, "recvmsg", NULL, 0);
+	if (!stopped)
+		return;
+	if (++io->recv_errors <= RECV_ERRORS_FAST) {
+		udg__io_recv_start(io);
 		return;
 	}
-	udg__recv_arm(s);
+	s->recv_backoff_ns = s->recv_backoff_ns ? s->recv_backoff_ns * 2 : RECV_BACKOFF_MIN_NS;
+	if (s->recv_backoff_ns > RECV_BACKOFF_MAX_NS)
+		s->recv_backoff_ns = RECV_BACKOFF_MAX_NS;
+	recv_retry_later(s, s->recv_backoff_ns);
+}
+
+void udg__recv_retry_free(udg_socket *s)
+{
+	if (s->recv_retry) {
+		udg_timer_free(s->recv_retry);
+		s->recv_retry = NULL;
+	}
 }

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../internal.h"
+#include "dgram.h"
 
 /* Lookups are rare (bind, connect, sends to names). Two workers keep one slow DNS answer from
  * stalling every other lookup of the loop, without a thread per lookup. */
@@ -164,6 +164,8 @@ static struct udg__resolver *resolver_get(udg_loop *loop)
 {
 	if (loop->resolver != NULL)
 		return loop->resolver;
+	if (!udg__dgram_get(loop)) /* its shutdown joins our workers at udg_loop_close */
+		return NULL;
 
 	struct udg__resolver *r = calloc(1, sizeof(*r));
 	if (r == NULL)

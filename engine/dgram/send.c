@@ -1,56 +1,57 @@
-/* engine/send.c — the send path. udg_socket_send* validate, take a slot from the loop's fixed
- * pool, and (once the socket is bound and the destination known) queue one sendmsg SQE; the
- * loop's next enter submits the whole batch. Completions free the slot, then run the callback.
+/* engine/dgram/send.c — the send path. udg_socket_send* validate, take a slot from the loop's
+ * fixed pool, and (once the socket is bound and the destination known) queue it on the
+ * socket's endpoint; the backend hands the whole batch to the kernel at the loop's next flush.
+ * Completions free the slot, then run the callback, in call order per socket.
  * Hot path: no allocation (except copying a callback-less payload over 2 KiB), no syscall. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../internal.h"
+#include "dgram.h"
 
 /* ---- The slot pool ------------------------------------------------------------------------ */
 
-int udg__sends_init(udg_loop *loop)
+int udg__sends_init(struct udg__dgram_loop *d, unsigned count)
 {
-	loop->slots = calloc(loop->opts.send_slots, sizeof(*loop->slots));
-	if (!loop->slots)
+	d->slots = calloc(count, sizeof(*d->slots));
+	if (!d->slots)
 		return -ENOMEM;
-	for (unsigned i = loop->opts.send_slots; i-- > 0;) {
-		loop->slots[i].op.kind = UDG__OP_SEND;
-		loop->slots[i].next = loop->free_slots;
-		loop->free_slots = &loop->slots[i];
-	}
+	udg__fifo_init(&d->free_slots);
+	for (unsigned i = 0; i < count; i++)
+		udg__fifo_push(&d->free_slots, &d->slots[i].tx.node);
 	return 0;
 }
 
-void udg__sends_fini(udg_loop *loop)
+void udg__sends_fini(struct udg__dgram_loop *d)
 {
-	free(loop->slots);
-	loop->slots = NULL;
-	loop->free_slots = NULL;
+	free(d->slots);
+	d->slots = NULL;
 }
 
 static struct udg__send *slot_get(udg_loop *loop)
 {
-	struct udg__send *slot = loop->free_slots;
+	struct udg__dgram_loop *d = udg__dgram_of(loop);
+	struct udg__qnode *n = udg__fifo_pop(&d->free_slots);
 
-	if (UDG__UNLIKELY(!slot))
+	if (UDG__UNLIKELY(!n))
 		return NULL;
-	loop->free_slots = slot->next;
-	loop->slots_used++;
+	d->slots_used++;
 	loop->reqs++;
-	return slot;
+	return UDG__CONTAINER_OF(n, struct udg__send, tx.node);
 }
 
 static void slot_put(udg_loop *loop, struct udg__send *slot)
 {
+	struct udg__dgram_loop *d = udg__dgram_of(loop);
+
 	if (UDG__UNLIKELY(slot->iov != slot->iov_inline))
 		free(slot->iov);
 	free(slot->heap_copy);
 	slot->heap_copy = NULL;
-	slot->next = loop->free_slots;
-	loop->free_slots = slot;
-	loop->slots_used--;
+	/* LIFO reuse would keep the hot slot in cache, but a FIFO keeps one list type; the
+	 * pool is touched once per datagram either way. */
+	udg__fifo_push(&d->free_slots, &slot->tx.node);
+	d->slots_used--;
 	loop->reqs--;
 }
 
@@ -71,45 +72,49 @@ static void slot_finish(udg_socket *s, struct udg__send *slot, int status)
 		cb(s, status, bytes, user);
 }
 
-/* ---- Submission --------------------------------------------------------------------------- */
+/* ---- Handing sends to the endpoint ----------------------------------------------------- */
 
+/* Queue a send on the socket's endpoint: the backend hands it to the kernel at the next flush
+ * (or, with tx.status set, completes it with that error in call order). */
 static void submit(udg_socket *s, struct udg__send *slot)
 {
-	struct io_uring_sqe *sqe = udg__sqe(s->loop);
-
-	io_uring_prep_sendmsg(sqe, s->fd, &slot->msg, 0);
-	io_uring_sqe_set_data(sqe, &slot->op);
+	slot->counted = slot->tx.status == 0;
+	if (slot->counted) {
+		s->queue_bytes += slot->bytes;
+		s->queue_count++;
+	}
 	s->inflight++;
-	s->queue_bytes += slot->bytes;
-	s->queue_count++;
+	udg__io_send(&s->io, &slot->tx);
 }
 
-void udg__send_complete(udg_loop *loop, struct udg__op *op, int res)
+void udg__socket_sent(struct udg__io *io, struct udg__tx *tx, int res)
 {
-	struct udg__send *slot = UDG__CONTAINER_OF(op, struct udg__send, op);
+	struct udg__send *slot = UDG__CONTAINER_OF(tx, struct udg__send, tx);
 	udg_socket *s = slot->sock;
 
 	s->inflight--;
-	s->queue_bytes -= slot->bytes;
-	s->queue_count--;
+	if (slot->counted) {
+		s->queue_bytes -= slot->bytes;
+		s->queue_count--;
+	}
 	slot_finish(s, slot, res < 0 ? res : 0);
 	udg__socket_op_done(s);
 }
 
-/* A waiting send that fails before reaching the kernel: its callback runs from a tick. */
+/* A waiting send that fails before reaching the endpoint: its callback runs from a tick. */
 static void waiting_failed_tick(struct udg__tick *t)
 {
 	struct udg__send *slot = UDG__CONTAINER_OF(t, struct udg__send, tick);
 	udg_socket *s = slot->sock;
 
 	s->inflight--;
-	slot_finish(s, slot, slot->status);
+	slot_finish(s, slot, slot->tx.status);
 	udg__socket_op_done(s);
 }
 
 static void fail_later(udg_socket *s, struct udg__send *slot, int status)
 {
-	slot->status = status;
+	slot->tx.status = status;
 	s->inflight++;
 	udg__tick_queue(s->loop, &slot->tick, waiting_failed_tick);
 }
@@ -122,53 +127,48 @@ static bool slot_ready(const struct udg__send *slot)
 /* Submit waiting sends in call order; a send still resolving holds back the ones after it.
  * Nothing leaves before 'listening' has been delivered: its tick flushes the queue (Node's rule
  * 18: 'listening' comes before any queued send is processed). */
+static struct udg__send *waiting_head(const udg_socket *s)
+{
+	struct udg__qnode *n = s->waiting.head;
+	return n ? UDG__CONTAINER_OF(n, struct udg__send, tx.node) : NULL;
+}
+
+/* A failed one goes through the endpoint too, so its callback keeps its place in call order. */
 void udg__sends_flush_waiting(udg_socket *s)
 {
+	struct udg__send *slot;
+
 	if (s->bind_state != UDG__BOUND || s->closing || s->ev_listening.queued)
 		return;
-	while (s->wait_head && slot_ready(s->wait_head)) {
-		struct udg__send *slot = s->wait_head;
-		s->wait_head = slot->next;
-		if (!s->wait_head)
-			s->wait_tail = NULL;
-		slot->next = NULL;
-		if (slot->status != 0)
-			fail_later(s, slot, slot->status);
-		else
-			submit(s, slot);
+	while ((slot = waiting_head(s)) != NULL && slot_ready(slot)) {
+		udg__fifo_pop(&s->waiting);
+		submit(s, slot);
 	}
 }
 
 void udg__sends_fail_waiting(udg_socket *s, int status)
 {
-	struct udg__send *slot = s->wait_head;
+	struct udg__qnode *n = udg__fifo_take(&s->waiting);
 
-	s->wait_head = s->wait_tail = NULL;
-	while (slot) {
-		struct udg__send *next = slot->next;
-		slot->next = NULL;
+	while (n) {
+		struct udg__send *slot = UDG__CONTAINER_OF(n, struct udg__send, tx.node);
+		n = n->next;
+		slot->tx.node.next = NULL;
 		if (slot->lookup.pending) {
 			/* A custom resolver still holds the request: the failure is delivered when
 			 * it answers (see lookup_done). */
-			slot->status = status;
+			slot->tx.status = status;
 			udg__lookup_cancel(s, &slot->lookup);
 			if (slot->lookup.pending)
-				goto next;
+				continue;
 		}
 		fail_later(s, slot, status);
-next:
-		slot = next;
 	}
 }
 
 static void wait_append(udg_socket *s, struct udg__send *slot)
 {
-	slot->next = NULL;
-	if (s->wait_tail)
-		s->wait_tail->next = slot;
-	else
-		s->wait_head = slot;
-	s->wait_tail = slot;
+	udg__fifo_push(&s->waiting, &slot->tx.node);
 }
 
 /* A send's destination lookup finished (tick on the loop thread). */
@@ -177,19 +177,19 @@ static void send_lookup_done(struct udg_lookup_req *req)
 	struct udg__send *slot = UDG__CONTAINER_OF(req, struct udg__send, lookup);
 	udg_socket *s = slot->sock;
 
-	if (slot->status != 0 || s->closing) {
+	if (slot->tx.status != 0 || s->closing) {
 		/* cancelled by close or a failed bind while a custom resolver held it */
-		fail_later(s, slot, slot->status ? slot->status : -ECANCELED);
+		fail_later(s, slot, slot->tx.status ? slot->tx.status : -ECANCELED);
 		return;
 	}
 	if (req->status != 0) {
 		/* Node: a lookup error goes to the callback, or to 'error' without one. */
-		slot->status = req->status;
+		slot->tx.status = req->status;
 		if (!slot->cb)
 			udg__socket_error(s, req->status, "getaddrinfo", NULL, slot->port);
 	} else {
 		memcpy(&slot->addr, &req->addr, req->addrlen);
-		slot->msg.msg_namelen = req->addrlen;
+		slot->tx.msg.msg_namelen = req->addrlen;
 	}
 	udg__sends_flush_waiting(s);
 }
@@ -216,7 +216,7 @@ static int fill_payload(udg_loop *loop, struct udg__send *slot, const udg_buf *b
 			off += bufs[i].len;
 		}
 		slot->iov[0] = (struct iovec){ .iov_base = dst, .iov_len = total };
-		slot->msg.msg_iovlen = 1;
+		slot->tx.msg.msg_iovlen = 1;
 		return 0;
 	}
 	if (n > UDG__SEND_IOV_INLINE) {
@@ -229,7 +229,7 @@ static int fill_payload(udg_loop *loop, struct udg__send *slot, const udg_buf *b
 	for (size_t i = 0; i < n; i++)
 		slot->iov[i] =
 			(struct iovec){ .iov_base = (void *)bufs[i].base, .iov_len = bufs[i].len };
-	slot->msg.msg_iovlen = n;
+	slot->tx.msg.msg_iovlen = n;
 	return 0;
 }
 
@@ -295,9 +295,9 @@ static int accept_send(udg_socket *s, const udg_buf *bufs, size_t n, size_t tota
 	slot->user = user;
 	slot->bytes = total;
 	slot->port = connected ? 0 : port;
-	slot->status = 0;
+	slot->tx.status = 0;
 	slot->lookup.pending = false;
-	slot->msg = (struct msghdr){ .msg_name = NULL };
+	slot->tx.msg = (struct msghdr){ .msg_name = NULL };
 	/* No UDP datagram is larger than 65535 bytes: such a send fails with EMSGSIZE, as the
 	 * kernel would fail it, but without copying it to the heap or asking the kernel. */
 	bool too_big = total > UDG__DGRAM_MAX;
@@ -306,12 +306,12 @@ static int accept_send(udg_socket *s, const udg_buf *bufs, size_t n, size_t tota
 		slot_put(s->loop, slot);
 		return r;
 	}
-	slot->msg.msg_iov = slot->iov;
+	slot->tx.msg.msg_iov = slot->iov;
 	if (!connected) {
-		slot->msg.msg_name = &slot->addr;
+		slot->tx.msg.msg_name = &slot->addr;
 		if (kind == 0) {
 			memcpy(&slot->addr, dst, dstlen);
-			slot->msg.msg_namelen = dstlen;
+			slot->tx.msg.msg_namelen = dstlen;
 		}
 	}
 
@@ -328,20 +328,20 @@ static int accept_send(udg_socket *s, const udg_buf *bufs, size_t n, size_t tota
 			return 0;
 		}
 	}
-	if (UDG__LIKELY(kind == 0 && !too_big && s->bind_state == UDG__BOUND && !s->wait_head &&
-			!s->ev_listening.queued)) {
+	if (UDG__LIKELY(kind == 0 && !too_big && s->bind_state == UDG__BOUND &&
+			udg__fifo_empty(&s->waiting) && !s->ev_listening.queued)) {
 		submit(s, slot);
 		return 0;
 	}
 	if (too_big)
-		slot->status = -EMSGSIZE;
+		slot->tx.status = -EMSGSIZE;
 	else if (kind == -EINVAL)
-		slot->status = -EINVAL; /* Node: "send EINVAL" through the callback */
+		slot->tx.status = -EINVAL; /* Node: "send EINVAL" through the callback */
 	wait_append(s, slot);
 	if (kind == 1 && !too_big) {
 		r = udg__lookup_start(s, &slot->lookup, address, port, send_lookup_done);
 		if (r != 0) {
-			slot->status = r;
+			slot->tx.status = r;
 			slot->lookup.pending = false;
 		}
 	}

@@ -1,4 +1,4 @@
-/* engine/dgram.c — the socket state machine with Node's dgram semantics: create, bind
+/* engine/dgram/socket.c — the socket state machine with Node's dgram semantics: create, bind
  * (explicit, implicit, hostname), connect/disconnect, close, ref/unref, events delivered on the
  * next tick, abort signals and the lookup glue. Cold path: syscalls here happen once per socket
  * or per call, never per datagram. Never runs a user callback inside the call that caused it. */
@@ -10,13 +10,60 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../internal.h"
+#include "dgram.h"
 
 struct udg_abort_signal {
 	udg_loop *loop;
 	bool aborted;
-	udg_socket *head;
+	struct udg__list sockets; /* udg_socket.sig_link */
 };
+
+static void socket_recv_stopped(struct udg__io *io)
+{
+	udg__socket_op_done(UDG__CONTAINER_OF(io, udg_socket, io));
+}
+
+/* What the backend calls for a socket's endpoint (recv.c, send.c, here). */
+static const struct udg__io_handlers socket_io = {
+	.message = udg__socket_message,
+	.recv_error = udg__socket_recv_error,
+	.recv_stopped = socket_recv_stopped,
+	.sent = udg__socket_sent,
+};
+
+/* ---- The layer's per-loop state ------------------------------------------------------------- */
+
+static int dgram_shutdown(udg_loop *loop)
+{
+	struct udg__dgram_loop *d = udg__dgram_of(loop);
+
+	if (udg__resolver_shutdown(loop) != 0)
+		return -EBUSY;
+	assert(d->slots_used == 0 && udg__list_empty(&d->sockets));
+	udg__sends_fini(d);
+	free(d);
+	loop->upper = (struct udg__upper){ 0 };
+	return 0;
+}
+
+/* Made with the loop's first socket: a loop without sockets pays nothing for send slots. */
+struct udg__dgram_loop *udg__dgram_get(udg_loop *loop)
+{
+	struct udg__dgram_loop *d = udg__dgram_of(loop);
+
+	if (d)
+		return d;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	if (udg__sends_init(d, loop->opts.send_slots) != 0) {
+		free(d);
+		return NULL;
+	}
+	udg__list_init(&d->sockets);
+	loop->upper = (struct udg__upper){ .state = d, .shutdown = dgram_shutdown };
+	return d;
+}
 
 /* ---- Liveness ------------------------------------------------------------------------------ */
 
@@ -172,14 +219,19 @@ static int apply_buffer_sizes(udg_socket *s)
 	return r;
 }
 
-/* The socket is bound: start receiving and announce 'listening' on the next tick. */
-static void became_bound(udg_socket *s)
+/* The socket is bound: start receiving and announce 'listening' on the next tick. Fails only
+ * when the backend cannot take the descriptor (epoll_ctl: -ENOMEM, -ENOSPC). */
+static int became_bound(udg_socket *s)
 {
+	int r = udg__io_open(&s->io, s->fd);
+	if (r != 0)
+		return r;
 	s->bind_state = UDG__BOUND;
 	update_active(s);
-	udg__recv_arm(s);
+	udg__io_recv_start(&s->io);
 	s->inflight++;
 	udg__tick_queue(s->loop, &s->ev_listening, listening_tick);
+	return 0;
 }
 
 static void do_connect(udg_socket *s);
@@ -225,11 +277,12 @@ static void bind_to(udg_socket *s, const struct sockaddr_storage *addr, socklen_
 	int r = os_bind(s, addr, len);
 	if (r == 0)
 		r = apply_buffer_sizes(s);
+	if (r == 0)
+		r = became_bound(s);
 	if (r != 0) {
 		bind_failed(s, r, "bind", text, port);
 		return;
 	}
-	became_bound(s);
 	if (s->connect_queued && s->connect_status != CONNECT_RESOLVING) {
 		s->connect_queued = false;
 		do_connect(s);
@@ -328,12 +381,11 @@ static int adopt_fd(udg_socket *s, int fd)
 		return -errno;
 	s->fd = fd;
 	int r = apply_buffer_sizes(s);
-	if (r != 0) {
+	if (r == 0)
+		r = became_bound(s);
+	if (r != 0)
 		s->fd = -1;
-		return r;
-	}
-	became_bound(s);
-	return 0;
+	return r;
 }
 
 /* ---- Public: create ------------------------------------------------------------------------ */
@@ -365,7 +417,10 @@ UDG_EXPORT int udg_socket_new(udg_loop *loop, const udg_socket_options *opts, ud
 	 * kernel cannot take (> INT_MAX); we refuse them up front instead. */
 	if (opts->recv_buffer_size > INT_MAX || opts->send_buffer_size > INT_MAX)
 		return UDG_ERR_OUT_OF_RANGE;
-	udg_socket *s = calloc(1, sizeof(*s));
+	if (udg__loop_forked(loop))
+		return UDG_ERR_LOOP_FORKED;
+	struct udg__dgram_loop *d = udg__dgram_get(loop);
+	udg_socket *s = d ? calloc(1, sizeof(*s)) : NULL;
 	if (!s)
 		return -ENOMEM;
 	s->loop = loop;
@@ -373,13 +428,10 @@ UDG_EXPORT int udg_socket_new(udg_loop *loop, const udg_socket_options *opts, ud
 	s->family = opts->type == UDG_UDP4 ? AF_INET : AF_INET6;
 	s->opts = *opts;
 	s->referenced = true;
-	s->recv_op.kind = UDG__OP_RECV;
-	/* Room for either family's source address; no control messages. */
-	s->recv_msg.msg_namelen = sizeof(struct sockaddr_in6);
-	s->next = loop->sockets;
-	if (loop->sockets)
-		loop->sockets->prev = s;
-	loop->sockets = s;
+	udg__io_init(&s->io, loop, &socket_io);
+	udg__fifo_init(&s->waiting);
+	udg__list_init(&s->sig_link);
+	udg__list_add_tail(&d->sockets, &s->link);
 	loop->handles++;
 	*out = s;
 	if (opts->signal) {
@@ -605,6 +657,7 @@ static void close_tick(struct udg__tick *t)
 	udg_loop *loop = s->loop;
 
 	assert(s->inflight == 0);
+	udg__io_close(&s->io);
 	close_fd(s);
 	s->closed = true;
 	update_active(s);
@@ -614,32 +667,17 @@ static void close_tick(struct udg__tick *t)
 		s->close_cb(s, s->close_user);
 	if (s->dispose_cb)
 		s->dispose_cb(s, s->dispose_user);
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		loop->sockets = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
+	udg__list_remove(&s->link);
 	loop->handles--;
 	loop->reqs--;
 	free(s);
 }
 
-/* Called whenever one of the socket's outstanding operations ends: the last one of a closing
- * socket lets 'close' fire. */
 void udg__socket_op_done(udg_socket *s)
 {
-	if (s->closing && s->inflight == 0 && !s->ev_close.queued && !s->closed)
+	if (s->closing && s->inflight == 0 && !udg__io_busy(&s->io) && !s->ev_close.queued &&
+	    !s->closed)
 		udg__tick_queue(s->loop, &s->ev_close, close_tick);
-}
-
-static void stop_receiving(udg_socket *s)
-{
-	if (!s->recv_armed)
-		return;
-	struct io_uring_sqe *sqe = udg__sqe(s->loop);
-	io_uring_prep_cancel(sqe, &s->recv_op, 0);
-	io_uring_sqe_set_data(sqe, NULL);
 }
 
 UDG_EXPORT int udg_socket_close(udg_socket *s, udg_event_cb cb, void *user)
@@ -659,7 +697,9 @@ UDG_EXPORT int udg_socket_close(udg_socket *s, udg_event_cb cb, void *user)
 	/* Every accepted send gets its callback exactly once: waiting ones are cancelled now,
 	 * the ones in the kernel complete (or fail) on their own. */
 	udg__sends_fail_waiting(s, -ECANCELED);
-	stop_receiving(s);
+	udg__recv_retry_free(s);
+	if (s->io.open)
+		udg__io_recv_stop(&s->io); /* sends already queued on it still go out */
 	update_active(s);
 	udg__socket_op_done(s);
 	return 0;
@@ -770,27 +810,22 @@ UDG_EXPORT int udg_lookup_done(udg_lookup_req *req, int status, const char *addr
 
 static void signal_link(udg_socket *s)
 {
-	udg_abort_signal *sig = s->opts.signal;
-	s->sig_prev = NULL;
-	s->sig_next = sig->head;
-	if (sig->head)
-		sig->head->sig_prev = s;
-	sig->head = s;
+	udg__list_add_tail(&s->opts.signal->sockets, &s->sig_link);
 }
 
 static void signal_unlink(udg_socket *s)
 {
-	udg_abort_signal *sig = s->opts.signal;
-	if (!sig)
+	if (!s->opts.signal)
 		return;
-	if (s->sig_prev)
-		s->sig_prev->sig_next = s->sig_next;
-	else if (sig->head == s)
-		sig->head = s->sig_next;
-	if (s->sig_next)
-		s->sig_next->sig_prev = s->sig_prev;
-	s->sig_next = s->sig_prev = NULL;
+	udg__list_remove(&s->sig_link);
 	s->opts.signal = NULL;
+}
+
+static udg_socket *signal_first(udg_abort_signal *sig)
+{
+	if (udg__list_empty(&sig->sockets))
+		return NULL;
+	return UDG__CONTAINER_OF(sig->sockets.next, udg_socket, sig_link);
 }
 
 UDG_EXPORT int udg_abort_signal_new(udg_loop *loop, udg_abort_signal **out)
@@ -802,6 +837,7 @@ UDG_EXPORT int udg_abort_signal_new(udg_loop *loop, udg_abort_signal **out)
 	if (!sig)
 		return -ENOMEM;
 	sig->loop = loop;
+	udg__list_init(&sig->sockets);
 	loop->handles++;
 	*out = sig;
 	return 0;
@@ -812,8 +848,9 @@ UDG_EXPORT void udg_abort_signal_abort(udg_abort_signal *sig)
 	if (!sig || sig->aborted)
 		return;
 	sig->aborted = true;
-	while (sig->head)
-		udg_socket_close(sig->head, NULL, NULL); /* unlinks it */
+	udg_socket *s;
+	while ((s = signal_first(sig)) != NULL)
+		udg_socket_close(s, NULL, NULL); /* unlinks it */
 }
 
 UDG_EXPORT bool udg_abort_signal_aborted(const udg_abort_signal *sig)
@@ -825,8 +862,9 @@ UDG_EXPORT void udg_abort_signal_free(udg_abort_signal *sig)
 {
 	if (!sig)
 		return;
-	while (sig->head)
-		signal_unlink(sig->head);
+	udg_socket *s;
+	while ((s = signal_first(sig)) != NULL)
+		signal_unlink(s);
 	sig->loop->handles--;
 	free(sig);
 }

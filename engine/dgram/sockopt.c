@@ -8,7 +8,7 @@
 #include <net/if.h>
 #include <string.h>
 
-#include "../internal.h"
+#include "dgram.h"
 
 /* One option, named per family: udp4 uses the first pair, udp6 the second. */
 struct family_opt {

@@ -40,6 +40,7 @@ enum udg_error_code {
 	UDG_ERR_KERNEL_TOO_OLD = -5101,       /* a required io_uring feature is missing */
 	UDG_ERR_SEND_QUEUE_FULL = -5102,      /* the loop's send slots are all in use */
 	UDG_ERR_LOOP_CLOSED = -5103,          /* the loop is closing or closed */
+	UDG_ERR_LOOP_FORKED = -5104,          /* the loop belongs to the parent of a fork() */
 };
 
 /* Node's name for a code: "ERR_SOCKET_BAD_PORT", "EADDRINUSE", ...; "UNKNOWN" if none.

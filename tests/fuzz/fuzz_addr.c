@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../engine/internal.h"
+#include "../../engine/dgram/dgram.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

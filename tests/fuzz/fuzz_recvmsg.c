@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../engine/internal.h"
+#include "../../engine/backend/uring/uring.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

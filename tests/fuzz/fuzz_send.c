@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../engine/internal.h"
+#include "../../engine/dgram/dgram.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,14 +1,15 @@
-/* engine/ring_setup.c — cold, once-per-loop work: create the io_uring with the best flags the
- * kernel accepts, register the receive buffer ring, record what we got.
- * Nothing here runs per datagram. */
+/* engine/backend/uring/uring_setup.c — the io_uring backend's cold, once-per-loop work: create
+ * the ring with the best flags the kernel accepts, register the receive buffer ring, record what
+ * we got. Nothing here runs per datagram. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "../../internal.h"
+#include "uring.h"
 
 /* Setup flag sets, best first. DEFER_TASKRUN (6.1) needs SINGLE_ISSUER (6.0): completions are
  * then posted only when we enter the kernel to wait, so no IPI or task-work interrupts the loop
@@ -48,14 +49,15 @@ static void features_describe(udg_loop *loop)
 		"SINGLE_ISSUER", "DEFER_TASKRUN", "SUBMIT_ALL",        "COOP_TASKRUN",
 		"EXT_ARG",       "NODROP",        "RECVMSG_MULTISHOT",
 	};
-	size_t off = 0;
+	size_t off = strlen(loop->features_str);
+	bool first = true;
 
-	loop->features_str[0] = '\0';
 	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		if (!(loop->features & (1u << i)))
 			continue;
 		int n = snprintf(loop->features_str + off, sizeof(loop->features_str) - off, "%s%s",
-				 off ? "|" : "", names[i]);
+				 first ? "" : "|", names[i]);
+		first = false;
 		if (n < 0 || (size_t)n >= sizeof(loop->features_str) - off)
 			break;
 		off += (size_t)n;
@@ -73,7 +75,7 @@ static bool kernel_at_least(int major, int minor)
 	return ma > major || (ma == major && mi >= minor);
 }
 
-static int ring_create(udg_loop *loop)
+static int ring_create(udg_loop *loop, struct udg__uring *u)
 {
 	int r = -EINVAL;
 
@@ -89,7 +91,7 @@ static int ring_create(udg_loop *loop)
 			.flags = flags | IORING_SETUP_CQSIZE,
 			.cq_entries = loop->opts.cq_entries,
 		};
-		r = io_uring_queue_init_params(loop->opts.sq_entries, &loop->ring, &p);
+		r = io_uring_queue_init_params(loop->opts.sq_entries, &u->ring, &p);
 		if (r == 0) {
 			loop->features = features_of(flags, p.features);
 			return 0;
@@ -105,78 +107,91 @@ static int ring_create(udg_loop *loop)
 /* The receive buffer ring: buf_count entries of 16 bytes in page-aligned memory shared with the
  * kernel (liburing 2.3 has no io_uring_setup_buf_ring; we map and register it ourselves), and
  * one contiguous block of buf_count * buf_size payload buffers. */
-static int bufring_create(udg_loop *loop)
+static int bufring_create(struct udg__uring *u)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t bytes = loop->buf_count * sizeof(struct io_uring_buf);
+	size_t bytes = u->buf_count * sizeof(struct io_uring_buf);
 
-	loop->br_bytes = (bytes + page - 1) & ~(page - 1);
-	void *mem = mmap(NULL, loop->br_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-			 -1, 0);
+	u->br_bytes = (bytes + page - 1) & ~(page - 1);
+	void *mem =
+		mmap(NULL, u->br_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (mem == MAP_FAILED)
 		return -ENOMEM;
-	loop->br = mem;
-	io_uring_buf_ring_init(loop->br);
+	u->br = mem;
+	io_uring_buf_ring_init(u->br);
 
 	struct io_uring_buf_reg reg = {
 		.ring_addr = (uintptr_t)mem,
-		.ring_entries = loop->buf_count,
+		.ring_entries = u->buf_count,
 		.bgid = UDG__BGID,
 	};
-	int r = io_uring_register_buf_ring(&loop->ring, &reg, 0);
+	int r = io_uring_register_buf_ring(&u->ring, &reg, 0);
 	if (r != 0) {
-		munmap(mem, loop->br_bytes);
-		loop->br = NULL;
+		munmap(mem, u->br_bytes);
+		u->br = NULL;
 		return r == -EINVAL ? UDG_ERR_KERNEL_TOO_OLD : r;
 	}
 
-	loop->bufs = mmap(NULL, (size_t)loop->buf_count * loop->buf_size, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (loop->bufs == MAP_FAILED) {
-		loop->bufs = NULL;
+	u->bufs = mmap(NULL, (size_t)u->buf_count * u->buf_size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (u->bufs == MAP_FAILED) {
+		u->bufs = NULL;
 		return -ENOMEM;
 	}
-	for (unsigned i = 0; i < loop->buf_count; i++)
-		io_uring_buf_ring_add(loop->br, loop->bufs + (size_t)i * loop->buf_size,
-				      loop->buf_size, (unsigned short)i, loop->buf_mask, (int)i);
-	io_uring_buf_ring_advance(loop->br, (int)loop->buf_count);
+	for (unsigned i = 0; i < u->buf_count; i++)
+		io_uring_buf_ring_add(u->br, u->bufs + (size_t)i * u->buf_size, u->buf_size,
+				      (unsigned short)i, u->buf_mask, (int)i);
+	io_uring_buf_ring_advance(u->br, (int)u->buf_count);
 	return 0;
 }
 
-int udg__ring_setup(udg_loop *loop)
+int udg__uring_create(udg_loop *loop)
 {
-	int r = ring_create(loop);
-	if (r != 0)
-		return r;
-	loop->buf_size = loop->opts.recv_buf_size;
-	loop->buf_count = loop->opts.recv_buf_count;
-	loop->buf_mask = (unsigned)io_uring_buf_ring_mask(loop->buf_count);
-	r = bufring_create(loop);
+	struct udg__uring *u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	udg__backend_init(&u->base, &udg__uring_ops, &udg__uring_io_ops, loop);
+	u->embed_fd = -1;
+	u->wake_op.complete = udg__uring_wake_complete;
+	udg__list_init(&u->low);
+	int r = ring_create(loop, u);
 	if (r != 0) {
-		udg__ring_teardown(loop);
+		free(u);
 		return r;
 	}
+	u->buf_size = loop->opts.recv_buf_size;
+	u->buf_count = loop->opts.recv_buf_count;
+	u->buf_mask = (unsigned)io_uring_buf_ring_mask(u->buf_count);
+	loop->bk = &u->base;
+	r = bufring_create(u);
 	/* Without multishot recvmsg (6.0) every receive arm would fail with EINVAL: refuse the
-	 * loop up front with a clear error instead. */
-	if (!kernel_at_least(6, 0)) {
-		udg__ring_teardown(loop);
-		return UDG_ERR_KERNEL_TOO_OLD;
+	 * loop up front with a clear error instead (the automatic choice then falls back). */
+	if (r == 0 && !kernel_at_least(6, 0))
+		r = UDG_ERR_KERNEL_TOO_OLD;
+	if (r != 0) {
+		udg__uring_destroy(loop);
+		return r;
 	}
 	loop->features |= UDG_FEAT_RECVMSG_MULTISHOT;
 	features_describe(loop);
 	return 0;
 }
 
-void udg__ring_teardown(udg_loop *loop)
+void udg__uring_destroy(udg_loop *loop)
 {
-	if (loop->br) {
-		io_uring_unregister_buf_ring(&loop->ring, UDG__BGID);
-		munmap(loop->br, loop->br_bytes);
-		loop->br = NULL;
+	struct udg__uring *u = udg__uring_of(loop);
+
+	if (!u)
+		return;
+	if (u->embed_fd >= 0)
+		close(u->embed_fd);
+	if (u->br) {
+		io_uring_unregister_buf_ring(&u->ring, UDG__BGID);
+		munmap(u->br, u->br_bytes);
 	}
-	if (loop->bufs) {
-		munmap(loop->bufs, (size_t)loop->buf_count * loop->buf_size);
-		loop->bufs = NULL;
-	}
-	io_uring_queue_exit(&loop->ring);
+	if (u->bufs)
+		munmap(u->bufs, (size_t)u->buf_count * u->buf_size);
+	io_uring_queue_exit(&u->ring);
+	free(u);
+	loop->bk = NULL;
 }

@@ -1,0 +1,137 @@
+/* engine/backend/backend.h — what a backend offers the layer above for one datagram endpoint:
+ * the endpoint (udg__io), a queued send (udg__tx), the owner's upcalls, and the calls that
+ * queue work for the next flush. These calls never make a syscall and never run a callback:
+ * the backend hands queued work to the kernel once per loop iteration and reports back through
+ * the upcalls from the loop. Includes no backend's private headers (no liburing.h). */
+#ifndef UDG_BACKEND_H
+#define UDG_BACKEND_H
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "../core/core.h"
+
+struct udg__io;
+
+/* A datagram to send. The owner fills msg (name, iov) and keeps the memory valid until `sent`
+ * reports it; a negative status set before queuing fails it in queue order without the kernel. */
+struct udg__tx {
+	struct udg__op op; /* the backend's completion (io_uring: the SQE's user_data) */
+	struct udg__qnode node;
+	struct udg__io *io;
+	struct msghdr msg;
+	int status;
+};
+
+/* The owner's side of an endpoint, called from the loop (never inside an API call). */
+struct udg__io_handlers {
+	/* One datagram: payload lent for the call; rinfo->truncated when it did not fit. */
+	void (*message)(struct udg__io *io, const void *data, size_t len, const udg_rinfo *rinfo);
+	/* A receive error (-errno). `stopped`: receiving ended with it (recv_want is cleared);
+	 * the owner calls udg__io_recv_start() again to go on. */
+	void (*recv_error)(struct udg__io *io, int err, bool stopped);
+	/* After udg__io_recv_stop(): the backend receives nothing more for this endpoint. */
+	void (*recv_stopped)(struct udg__io *io);
+	/* A queued send finished: res is the bytes sent or -errno. */
+	void (*sent)(struct udg__io *io, struct udg__tx *tx, int res);
+};
+
+struct udg__io {
+	udg_loop *loop;
+	const struct udg__io_handlers *h;
+	int fd;                      /* -1 while closed */
+	bool open;                   /* udg__io_open() ran and udg__io_close() did not */
+	bool recv_want;              /* the owner wants datagrams */
+	bool recv_active;            /* the backend is receiving (armed / registered) */
+	bool recv_stopping;          /* udg__io_recv_stop() was called; recv_stopped() not yet */
+	struct udg__list dirty_link; /* in loop->bk->dirty while it has changes to flush */
+	struct udg__fifo sendq;      /* accepted, not yet handed to the kernel, in call order */
+	unsigned tx_inflight;        /* handed to the kernel, not yet completed */
+	unsigned recv_errors;        /* receive errors since the last datagram (backends' use) */
+	union {
+		struct {
+			struct udg__op recv_op;
+			struct msghdr recv_msg; /* the multishot template: name/control sizes */
+			bool cancelling;
+			struct udg__list low_link; /* parked on an empty buffer ring */
+		} uring;
+		struct {
+			uint32_t events; /* registered epoll events */
+			bool registered;
+		} epoll;
+	} u;
+};
+
+/* A backend's endpoint functions (loop->bk->io_ops). */
+struct udg__io_ops {
+	/* The endpoint's fd exists (bound or adopted): make it known to the backend. */
+	int (*open)(struct udg__io *io);
+	/* Before the fd is closed: forget it. Nothing may be queued or in flight. */
+	void (*close)(struct udg__io *io);
+};
+
+UDG__HIDDEN extern const struct udg__backend_ops udg__uring_ops;
+UDG__HIDDEN extern const struct udg__io_ops udg__uring_io_ops;
+UDG__HIDDEN extern const struct udg__backend_ops udg__epoll_ops;
+UDG__HIDDEN extern const struct udg__io_ops udg__epoll_io_ops;
+
+/* ---- Queuing work (owner side; no syscall, no callback) ------------------------------------ */
+
+UDG__HIDDEN void udg__io_init(struct udg__io *io, udg_loop *loop, const struct udg__io_handlers *h);
+UDG__HIDDEN int udg__io_open(struct udg__io *io, int fd);
+UDG__HIDDEN void udg__io_close(struct udg__io *io);
+
+static inline void udg__io_mark(struct udg__io *io)
+{
+	if (!udg__list_linked(&io->dirty_link))
+		udg__list_add_tail(&io->loop->bk->dirty, &io->dirty_link);
+}
+
+static inline void udg__io_recv_start(struct udg__io *io)
+{
+	io->recv_want = true;
+	io->recv_stopping = false;
+	udg__io_mark(io);
+}
+
+/* Receiving stops at the next flush; recv_stopped() is called once nothing more can arrive
+ * (at once from the loop when nothing was active). */
+static inline void udg__io_recv_stop(struct udg__io *io)
+{
+	io->recv_want = false;
+	io->recv_stopping = true;
+	udg__io_mark(io);
+}
+
+static inline void udg__io_send(struct udg__io *io, struct udg__tx *tx)
+{
+	tx->io = io;
+	udg__fifo_push(&io->sendq, &tx->node);
+	udg__io_mark(io);
+}
+
+/* Anything queued, in the kernel, or receiving? (an endpoint can close only when idle; a mark
+ * on the dirty list with none of these left is nothing to wait for) */
+static inline bool udg__io_busy(const struct udg__io *io)
+{
+	return io->recv_active || io->recv_stopping || io->tx_inflight > 0 ||
+	       !udg__fifo_empty(&io->sendq);
+}
+
+/* ---- Shared by the backends ---------------------------------------------------------------- */
+
+UDG__HIDDEN void udg__backend_init(struct udg__backend *b, const struct udg__backend_ops *ops,
+				   const struct udg__io_ops *io_ops, udg_loop *loop);
+
+/* The next queued tx that failed before reaching the kernel, if it may complete now: its
+ * callback keeps call order, so it waits for the sends queued before it. */
+UDG__HIDDEN struct udg__tx *udg__io_take_failed(struct udg__io *io);
+/* The dirty endpoints of this flush, moved to *out (the loop's list is left empty for new
+ * marks). The walker unlinks each endpoint before it handles it, so an upcall that queues more
+ * work re-marks it for the next flush instead of being lost. */
+UDG__HIDDEN void udg__backend_take_dirty(udg_loop *loop, struct udg__list *out);
+/* The receive payload a buffer of `buf_size` bytes holds after the recvmsg header and the
+ * largest source address: the same on every backend, so truncation does not depend on it. */
+UDG__HIDDEN unsigned udg__recv_payload_room(unsigned buf_size);
+
+#endif /* UDG_BACKEND_H */
