@@ -6,7 +6,9 @@
 #include <linux/seccomp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -666,5 +668,154 @@ Test(loop, an_unknown_run_mode_is_refused)
 	udg_loop *loop = new_loop();
 	cr_assert_eq(udg_loop_run(loop, (udg_run_mode)7), -EINVAL);
 	cr_assert_eq(udg_loop_run(NULL, UDG_RUN_DEFAULT), -EINVAL);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+/* ---- hostile use: fork, flags, posts racing close, embedded echoes ---- */
+
+Test(loop, a_child_after_fork_gets_loop_forked_from_every_call_and_never_spins)
+{
+	udg_loop *loop = new_loop();
+	udg_timer *t;
+	cr_assert_eq(udg_timer_new(loop, &t), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		udg_socket_options o;
+		udg_socket_options_init(&o, UDG_UDP4);
+		udg_socket *s;
+		int rc = 0;
+		if (udg_loop_run(loop, UDG_RUN_DEFAULT) != UDG_ERR_LOOP_FORKED)
+			rc |= 1;
+		if (udg_loop_run(loop, UDG_RUN_NOWAIT) != UDG_ERR_LOOP_FORKED)
+			rc |= 2;
+		if (udg_loop_post(loop, (udg_post_cb)free, NULL) != UDG_ERR_LOOP_FORKED)
+			rc |= 4;
+		if (udg_socket_new(loop, &o, &s) != UDG_ERR_LOOP_FORKED)
+			rc |= 8;
+		if (udg_loop_fd(loop) != UDG_ERR_LOOP_FORKED)
+			rc |= 16;
+		if (udg_loop_close(loop) != UDG_ERR_LOOP_FORKED)
+			rc |= 32;
+		/* A loop the child makes itself works. */
+		udg_loop *mine;
+		if (udg_loop_new(NULL, &mine) != 0 || udg_loop_run(mine, UDG_RUN_NOWAIT) != 0 ||
+		    udg_loop_close(mine) != 0)
+			rc |= 64;
+		_exit(rc);
+	}
+	int status = 0;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status), "the child must not crash or hang");
+	cr_assert_eq(WEXITSTATUS(status), 0, "child checks failed: mask %d", WEXITSTATUS(status));
+	/* The parent's loop is untouched. */
+	int fired = 0;
+	cr_assert_eq(udg_timer_start(t, 1 * MS, 0, count_cb, &fired), 0);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	cr_assert_eq(fired, 1);
+	udg_timer_free(t);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+Test(loop, an_unknown_loop_flag_is_refused)
+{
+	udg_loop_options o;
+	udg_loop_options_init(&o);
+	o.flags = 1u << 9;
+	udg_loop *loop = (udg_loop *)0x1;
+	cr_assert_eq(udg_loop_new(&o, &loop), UDG_ERR_INVALID_ARG_VALUE);
+	cr_assert_null(loop);
+}
+
+struct racer {
+	udg_loop *loop;
+	atomic_int accepted;
+	atomic_int ran;
+	atomic_bool go;
+};
+
+static void racer_post(void *arg)
+{
+	atomic_fetch_add(&((struct racer *)arg)->ran, 1);
+}
+
+static void *racer_main(void *arg)
+{
+	struct racer *r = arg;
+	while (!atomic_load(&r->go))
+		;
+	for (;;) {
+		int rc = udg_loop_post(r->loop, racer_post, r);
+		if (rc == UDG_ERR_LOOP_CLOSED)
+			return NULL;
+		cr_assert_eq(rc, 0);
+		atomic_fetch_add(&r->accepted, 1);
+	}
+}
+
+/* The loop closes to posts only when none is queued, under the posters' lock: every post that
+ * returned 0 runs. (udg__posts_close is the step udg_loop_close takes; calling it directly lets
+ * the poster keep racing without touching a freed loop.) */
+int udg__posts_close(udg_loop *loop);
+
+Test(loop, a_post_racing_close_either_runs_or_is_refused_never_lost)
+{
+	for (int round = 0; round < 50; round++) {
+		struct racer r = { .loop = new_loop() };
+		pthread_t th;
+		pthread_create(&th, NULL, racer_main, &r);
+		atomic_store(&r.go, true);
+		while (udg__posts_close(r.loop) != 0)
+			cr_assert_geq(udg_loop_run(r.loop, UDG_RUN_NOWAIT), 0);
+		pthread_join(th, NULL);
+		cr_assert_eq(udg_loop_run(r.loop, UDG_RUN_NOWAIT), 0);
+		cr_assert_eq(atomic_load(&r.ran), atomic_load(&r.accepted), "round %d", round);
+		cr_assert_eq(udg_loop_close(r.loop), 0);
+	}
+}
+
+static void echo_back(udg_socket *s, const void *d, size_t n, const udg_rinfo *ri, void *u)
+{
+	udg_socket_send_to(s, d, n, ri->addr, ri->addrlen, NULL, NULL);
+}
+
+/* An embedder polls the loop's fd and runs it non-blocking: a reply queued by a callback must
+ * reach the kernel in that same run, or nothing would ever make the fd readable again. */
+Test(loop, a_nonblocking_run_hands_the_sends_its_callbacks_queued_to_the_kernel)
+{
+	udg_loop *loop = new_loop();
+	udg_socket_options o;
+	udg_socket_options_init(&o, UDG_UDP4);
+	o.on_message = echo_back;
+	udg_socket *echo, *client;
+	cr_assert_eq(udg_socket_new(loop, &o, &echo), 0);
+	cr_assert_eq(udg_socket_bind(echo, 0, "127.0.0.1", NULL, NULL), 0);
+	int got = 0;
+	o.on_message = embed_message;
+	o.user = &got;
+	cr_assert_eq(udg_socket_new(loop, &o, &client), 0);
+	cr_assert_eq(udg_socket_bind(client, 0, "127.0.0.1", NULL, NULL), 0);
+	udg_address ea;
+	cr_assert_eq(udg_socket_address(echo, &ea), 0);
+	int fd = udg_loop_fd(loop);
+	cr_assert_geq(fd, 0);
+	int runs = 0;
+	for (int i = 0; i < 200; i++) {
+		cr_assert_eq(udg_socket_send(client, "e", 1, ea.port, "127.0.0.1", NULL, NULL), 0);
+		while (got <= i) {
+			cr_assert_geq(udg_loop_run(loop, UDG_RUN_NOWAIT), 0);
+			runs++;
+			if (got > i)
+				break;
+			struct pollfd p = { .fd = fd, .events = POLLIN };
+			int ms = udg_loop_timeout_ns(loop) == 0 ? 0 : 2000;
+			cr_assert(poll(&p, 1, ms) == 1 || ms == 0,
+				  "echo %d: nothing woke the embedder (a queued send was kept)", i);
+		}
+	}
+	cr_assert_leq(runs, 200 * 4, "%d runs for 200 echoes", runs);
+	cr_assert_eq(udg_socket_close(echo, NULL, NULL), 0);
+	cr_assert_eq(udg_socket_close(client, NULL, NULL), 0);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
 	cr_assert_eq(udg_loop_close(loop), 0);
 }

@@ -744,3 +744,56 @@ Test(send, a_hundred_thousand_datagrams_paced_by_an_echo_window_arrive_complete_
 	udg_socket *socks[] = { server, st.client };
 	close_all(loop, socks, 2);
 }
+
+/* ---- callback order ---- */
+
+struct cb_order {
+	int seen[8];
+	int status[8];
+	int n;
+};
+
+struct cb_order_arg {
+	struct cb_order *o;
+	int id;
+};
+
+static void cb_order_cb(udg_socket *s, int status, size_t bytes, void *user)
+{
+	struct cb_order_arg *a = user;
+	a->o->status[a->o->n] = status;
+	a->o->seen[a->o->n++] = a->id;
+}
+
+/* A send that fails before reaching the kernel (too large for any datagram) completes in its
+ * place among the sends around it, not ahead of them. */
+Test(send, a_send_that_fails_before_the_kernel_keeps_its_place_in_callback_order)
+{
+	udg_loop *loop = new_loop();
+	struct rx rx = { 0 };
+	udg_socket *r = new_receiver(loop, UDG_UDP4, &rx);
+	udg_address ra;
+	cr_assert_eq(udg_socket_address(r, &ra), 0);
+	udg_socket *s = new_sender(loop, UDG_UDP4);
+	cr_assert_eq(udg_socket_bind(s, 0, "127.0.0.1", NULL, NULL), 0);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_NOWAIT), 1); /* 'listening' delivered */
+	static char big[70000];
+	struct cb_order o = { 0 };
+	struct cb_order_arg a[5];
+	for (int i = 0; i < 5; i++) {
+		a[i] = (struct cb_order_arg){ &o, i };
+		size_t len = i == 1 || i == 3 ? sizeof(big) : 4;
+		cr_assert_eq(udg_socket_send(s, big, len, ra.port, "127.0.0.1", cb_order_cb, &a[i]),
+			     0);
+	}
+	rx.expect = 3;
+	rx.peer = s;
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	cr_assert_eq(o.n, 5);
+	for (int i = 0; i < 5; i++) {
+		cr_assert_eq(o.seen[i], i, "callback %d was send %d", i, o.seen[i]);
+		cr_assert_eq(o.status[i], i == 1 || i == 3 ? -EMSGSIZE : 0, "send %d", i);
+	}
+	cr_assert_eq(rx.messages, 3);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
