@@ -237,8 +237,10 @@ Test(faults, empty_buffer_ring_under_flood_recovers_and_traffic_continues)
 	cr_assert_eq(rx.messages, 100, "received %d of 100", rx.messages);
 	udg_loop_stats st;
 	udg_loop_stats_get(loop, &st);
-	cr_assert_gt(st.recv_enobufs, 0, "four buffers for 100 datagrams never ran out?");
-	cr_assert_geq(st.recv_rearms, st.recv_enobufs);
+	if (udg_loop_backend(loop) == UDG_BACKEND_URING) { /* epoll has no buffer ring */
+		cr_assert_gt(st.recv_enobufs, 0, "four buffers for 100 datagrams never ran out?");
+		cr_assert_geq(st.recv_rearms, st.recv_enobufs);
+	}
 
 	/* After recovery the socket still receives. */
 	for (int i = 0; i < 20; i++)
@@ -289,7 +291,8 @@ Test(faults, ten_thousand_sends_through_an_eight_entry_sq_all_complete)
 	}
 	udg_loop_stats st;
 	udg_loop_stats_get(loop, &st);
-	cr_assert_gt(st.sq_full_flushes, 0);
+	if (udg_loop_backend(loop) == UDG_BACKEND_URING) /* epoll has no SQ */
+		cr_assert_gt(st.sq_full_flushes, 0);
 	cr_assert_eq(st.datagrams_sent + st.send_errors, BURST);
 	cr_assert_eq(st.send_errors, 0);
 	free(recs);
@@ -699,13 +702,16 @@ Test(faults, abort_fired_mid_flight_closes_every_socket_and_completes_every_send
 extern unsigned udg__faults __attribute__((weak));
 #define FAULT_RING_SETUP_EPERM 1u /* UDG__FAULT_RING_SETUP_EPERM in engine/internal.h */
 
-Test(faults, injected_ring_setup_eperm_gives_io_uring_unavailable)
+Test(faults, injected_ring_setup_eperm_gives_io_uring_unavailable_when_io_uring_is_required)
 {
 	if (&udg__faults == NULL)
 		cr_skip_test("the engine was built without -Dfault_injection=true");
+	udg_loop_options o;
+	udg_loop_options_init(&o);
+	o.backend = UDG_BACKEND_URING;
 	udg__faults = FAULT_RING_SETUP_EPERM;
 	udg_loop *loop = (udg_loop *)0x1;
-	int r = udg_loop_new(NULL, &loop);
+	int r = udg_loop_new(&o, &loop);
 	udg__faults = 0;
 	cr_assert_eq(r, UDG_ERR_IO_URING_UNAVAILABLE, "got %d", r);
 	cr_assert_null(loop);

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -641,26 +642,80 @@ static int deny_io_uring_setup(void)
 	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
 }
 
-Test(loop, io_uring_blocked_by_seccomp_gives_a_documented_error)
+/* Container runtimes deny io_uring_setup with EPERM: io_uring required fails with a documented
+ * error; the automatic choice falls back to epoll and says why. */
+Test(loop, io_uring_blocked_by_seccomp_fails_when_required_and_falls_back_to_epoll_otherwise)
 {
 	pid_t pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
 		if (deny_io_uring_setup() != 0)
 			_exit(3);
+		udg_loop_options o;
+		udg_loop_options_init(&o);
+		o.backend = UDG_BACKEND_URING;
 		udg_loop *loop = (udg_loop *)0x1;
-		int r = udg_loop_new(NULL, &loop);
+		int r = udg_loop_new(&o, &loop);
 		if (r != UDG_ERR_IO_URING_UNAVAILABLE || loop != NULL)
 			_exit(1);
 		if (strcmp(udg_err_name(r), "UNKNOWN") == 0 ||
 		    strstr(udg_strerror(r), "io_uring") == NULL)
 			_exit(2);
-		_exit(0);
+		if (unsetenv("UDG_BACKEND") != 0 || udg_loop_new(NULL, &loop) != 0)
+			_exit(4);
+		unsigned f = udg_loop_features(loop);
+		if (udg_loop_backend(loop) != UDG_BACKEND_EPOLL || !(f & UDG_FEAT_EPOLL) ||
+		    !(f & UDG_FEAT_FALLBACK))
+			_exit(5);
+		if (!strstr(udg_loop_features_string(loop), "EPERM"))
+			_exit(6);
+		_exit(udg_loop_close(loop) == 0 ? 0 : 7);
 	}
 	int status = 0;
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	cr_assert(WIFEXITED(status), "the child must not crash");
 	cr_assert_eq(WEXITSTATUS(status), 0, "child exit code %d", WEXITSTATUS(status));
+}
+
+Test(loop, the_backend_is_chosen_by_option_and_by_udg_backend_for_the_automatic_choice)
+{
+	const char *saved = getenv("UDG_BACKEND");
+	char keep[16] = "";
+	if (saved)
+		snprintf(keep, sizeof(keep), "%s", saved);
+	udg_loop_options o;
+	udg_loop_options_init(&o);
+	udg_loop *loop;
+
+	o.backend = UDG_BACKEND_EPOLL;
+	cr_assert_eq(udg_loop_new(&o, &loop), 0);
+	cr_assert_eq(udg_loop_backend(loop), UDG_BACKEND_EPOLL);
+	cr_assert_str_eq(udg_loop_features_string(loop), "epoll|EPOLL_PWAIT2");
+	cr_assert_eq(udg_loop_close(loop), 0);
+
+	setenv("UDG_BACKEND", "epoll", 1);
+	o.backend = UDG_BACKEND_AUTO;
+	cr_assert_eq(udg_loop_new(&o, &loop), 0);
+	cr_assert_eq(udg_loop_backend(loop), UDG_BACKEND_EPOLL, "the variable picks epoll");
+	cr_assert_eq(udg_loop_close(loop), 0);
+	o.backend = UDG_BACKEND_URING;
+	cr_assert_eq(udg_loop_new(&o, &loop), 0);
+	cr_assert_eq(udg_loop_backend(loop), UDG_BACKEND_URING, "an explicit choice wins");
+	cr_assert(udg_loop_features(loop) & UDG_FEAT_RECVMSG_MULTISHOT);
+	cr_assert_not_null(strstr(udg_loop_features_string(loop), "io_uring: "));
+	cr_assert_eq(udg_loop_close(loop), 0);
+
+	setenv("UDG_BACKEND", "kqueue", 1);
+	o.backend = UDG_BACKEND_AUTO;
+	loop = (udg_loop *)0x1;
+	cr_assert_eq(udg_loop_new(&o, &loop), UDG_ERR_INVALID_ARG_VALUE);
+	cr_assert_null(loop);
+	unsetenv("UDG_BACKEND");
+	o.backend = (udg_backend)7;
+	cr_assert_eq(udg_loop_new(&o, &loop), UDG_ERR_INVALID_ARG_VALUE);
+	cr_assert_eq(udg_loop_backend(NULL), UDG_BACKEND_AUTO);
+	if (keep[0])
+		setenv("UDG_BACKEND", keep, 1);
 }
 
 Test(loop, an_unknown_run_mode_is_refused)

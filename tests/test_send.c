@@ -642,7 +642,8 @@ Test(send, a_refused_submit_of_a_full_sq_leaves_the_rest_queued_and_loses_none)
 	cr_assert_eq(rx.messages, 64);
 	udg_loop_stats st;
 	udg_loop_stats_get(loop, &st);
-	cr_assert_gt(st.sq_full_flushes, 0);
+	if (udg_loop_backend(loop) == UDG_BACKEND_URING)
+		cr_assert_gt(st.sq_full_flushes, 0);
 	cr_assert_eq(udg_loop_close(loop), 0);
 }
 

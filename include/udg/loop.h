@@ -29,7 +29,22 @@ enum udg_loop_feature {
 	UDG_FEAT_EXT_ARG = 1u << 4,       /* IORING_FEAT_EXT_ARG: timed waits in one enter (5.11) */
 	UDG_FEAT_NODROP = 1u << 5,        /* IORING_FEAT_NODROP: CQ overflow keeps CQEs (5.5) */
 	UDG_FEAT_RECVMSG_MULTISHOT = 1u << 6, /* multishot recvmsg over a buffer ring (6.0) */
+	/* udg extension: the loop runs on the epoll backend (recvmmsg/sendmmsg batches) */
+	UDG_FEAT_EPOLL = 1u << 7,
+	UDG_FEAT_EPOLL_PWAIT2 = 1u << 8, /* epoll_pwait2: nanosecond timer waits (5.11) */
+	UDG_FEAT_FALLBACK = 1u << 9,     /* UDG_BACKEND_AUTO fell back from io_uring to epoll */
 };
+
+/* udg extension: which kernel interface a loop runs on (udg_loop_options.backend). Every
+ * backend gives the same API, events, ordering and error codes. */
+typedef enum udg_backend {
+	UDG_BACKEND_AUTO = 0,  /* io_uring; epoll where io_uring is denied or too old (default).
+				  The environment variable UDG_BACKEND=uring|epoll|auto overrides
+				  this choice (only this one), for operators. */
+	UDG_BACKEND_URING = 1, /* io_uring only: fail with UDG_ERR_IO_URING_UNAVAILABLE or
+				  UDG_ERR_KERNEL_TOO_OLD where it cannot run */
+	UDG_BACKEND_EPOLL = 2, /* epoll + recvmmsg/sendmmsg only */
+} udg_backend;
 
 /* Flags for udg_loop_options.flags. */
 enum udg_loop_flag {
@@ -38,8 +53,9 @@ enum udg_loop_flag {
 };
 
 /* Loop options. Fill with udg_loop_options_init(), then change what you need.
- * Memory per loop is about: sq_entries*64 + cq_entries*16 (ring)
- *   + recv_buf_count*recv_buf_size (receive buffers) + send_slots*2608 bytes (send slots). */
+ * Memory per loop is about send_slots*2600 bytes (send slots, made with the first socket) plus,
+ * on io_uring: sq_entries*64 + cq_entries*16 (ring) + recv_buf_count*recv_buf_size (receive
+ * buffers); on epoll: min(64, 4 MiB / recv_buf_size) * recv_buf_size (one receive batch). */
 typedef struct udg_loop_options {
 	unsigned sq_entries; /* submission queue size, rounded up to a power of two; default 256 */
 	unsigned cq_entries; /* completion queue size; 0 = the larger of 4 * sq_entries and
@@ -49,6 +65,7 @@ typedef struct udg_loop_options {
 				    default 1024 */
 	unsigned send_slots;     /* sends accepted but not completed, per loop; default 1024 */
 	unsigned flags;          /* enum udg_loop_flag */
+	udg_backend backend;     /* udg extension; default UDG_BACKEND_AUTO */
 } udg_loop_options;
 
 /* Counters, monotonically increasing from loop creation (udg_loop_stats()). */
@@ -76,10 +93,14 @@ typedef void (*udg_timer_cb)(udg_timer *timer, void *user);
 UDG_EXPORT void udg_loop_options_init(udg_loop_options *opts);
 
 /* Create a loop. opts may be NULL (defaults). On success stores the loop in *out, returns 0.
- * ERRORS: UDG_ERR_IO_URING_UNAVAILABLE (io_uring_setup refused: seccomp, sysctl
- *   kernel.io_uring_disabled, ENOSYS); UDG_ERR_KERNEL_TOO_OLD (Linux < 6.0: no provided buffer
- *   rings or multishot recvmsg);
- *   UDG_ERR_OUT_OF_RANGE (an option out of range); -ENOMEM; other -errno from setup. */
+ * With UDG_BACKEND_AUTO a loop where io_uring is refused or too old runs on epoll instead
+ * (udg_loop_features() then has UDG_FEAT_EPOLL | UDG_FEAT_FALLBACK, and the features string
+ * says why).
+ * ERRORS: UDG_ERR_IO_URING_UNAVAILABLE (UDG_BACKEND_URING: io_uring_setup refused by seccomp,
+ *   sysctl kernel.io_uring_disabled, ENOSYS); UDG_ERR_KERNEL_TOO_OLD (UDG_BACKEND_URING on
+ *   Linux < 6.0: no multishot recvmsg); UDG_ERR_INVALID_ARG_VALUE (an unknown flag bit or
+ *   backend, or a bad UDG_BACKEND value in the environment); UDG_ERR_OUT_OF_RANGE (an option
+ *   out of range); -ENOMEM; other -errno from setup. */
 UDG_EXPORT int udg_loop_new(const udg_loop_options *opts, udg_loop **out);
 
 /* Free a loop. Returns -EBUSY (and frees nothing) while sockets, timers or requests are alive:
@@ -111,11 +132,16 @@ UDG_EXPORT int udg_loop_fd(udg_loop *loop);
 /* Nanoseconds until the next timer is due (0 if due or work is pending), -1 if none. */
 UDG_EXPORT int64_t udg_loop_timeout_ns(const udg_loop *loop);
 
-/* Ring features in force (enum udg_loop_feature bits). */
+/* Features in force (enum udg_loop_feature bits). */
 UDG_EXPORT unsigned udg_loop_features(const udg_loop *loop);
 
-/* Human-readable list of the features, e.g. "SINGLE_ISSUER|DEFER_TASKRUN|...". Static storage
- * in the loop; valid until the loop is freed. */
+/* udg extension: the backend the loop runs on (UDG_BACKEND_URING or UDG_BACKEND_EPOLL; never
+ * AUTO). UDG_BACKEND_AUTO for a NULL loop. */
+UDG_EXPORT udg_backend udg_loop_backend(const udg_loop *loop);
+
+/* Human-readable backend and features, e.g. "io_uring: SINGLE_ISSUER|DEFER_TASKRUN|..." or
+ * "epoll (io_uring unavailable: ...): epoll|EPOLL_PWAIT2". Static storage in the loop; valid
+ * until the loop is freed. */
 UDG_EXPORT const char *udg_loop_features_string(const udg_loop *loop);
 
 /* Copy the loop's counters into *out. */

@@ -80,8 +80,8 @@ static int ring_create(udg_loop *loop, struct udg__uring *u)
 	int r = -EINVAL;
 
 	if (UDG__FAULT(UDG__FAULT_RING_SETUP_EPERM))
-		return UDG_ERR_IO_URING_UNAVAILABLE;
-	for (size_t i = 0; i < sizeof(setup_tiers) / sizeof(setup_tiers[0]); i++) {
+		r = -EPERM;
+	for (size_t i = 0; r == -EINVAL && i < sizeof(setup_tiers) / sizeof(setup_tiers[0]); i++) {
 		unsigned flags = setup_tiers[i];
 		if ((loop->opts.flags & UDG_LOOP_NO_TASKRUN_FLAGS) &&
 		    (flags & (IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN |
@@ -96,10 +96,11 @@ static int ring_create(udg_loop *loop, struct udg__uring *u)
 			loop->features = features_of(flags, p.features);
 			return 0;
 		}
-		if (r == -EPERM || r == -ENOSYS || r == -EACCES)
-			return UDG_ERR_IO_URING_UNAVAILABLE;
-		if (r != -EINVAL)
-			return r;
+	}
+	if (r == -EPERM || r == -ENOSYS || r == -EACCES) {
+		snprintf(loop->features_str, sizeof(loop->features_str),
+			 "io_uring_setup refused with %s", udg_err_name(r));
+		return UDG_ERR_IO_URING_UNAVAILABLE;
 	}
 	return r;
 }
@@ -169,6 +170,9 @@ int udg__uring_create(udg_loop *loop)
 	if (r == 0 && !kernel_at_least(6, 0))
 		r = UDG_ERR_KERNEL_TOO_OLD;
 	if (r != 0) {
+		snprintf(loop->features_str, sizeof(loop->features_str), "%s",
+			 r == UDG_ERR_KERNEL_TOO_OLD ? "no multishot recvmsg or buffer rings"
+						     : udg_err_name(r));
 		udg__uring_destroy(loop);
 		return r;
 	}
