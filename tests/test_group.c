@@ -505,6 +505,53 @@ Test(group, a_handler_stops_the_group_and_the_owner_waits)
 	cr_assert_eq(udg_group_free(f.g), 0);
 }
 
+static int stop_in_on_start(udg_group *g, unsigned index, udg_socket *s, void *user)
+{
+	(void)s, (void)user;
+	return index == 0 ? udg_group_stop(g) : 0; /* on a shard thread: only asks */
+}
+
+Test(group, a_stop_asked_during_the_start_takes_effect_once_every_shard_serves)
+{
+	static struct fixture f;
+	udg_group_options o;
+	options(&o, &f, traffic_shards(), UDG_STEER_HASH);
+	o.on_start = stop_in_on_start;
+	cr_assert_eq(udg_group_new(&o, &f.g), 0);
+	int r = udg_group_start(f.g);
+	if (r == UDG_ERR_IO_URING_UNAVAILABLE || r == UDG_ERR_KERNEL_TOO_OLD)
+		cr_skip_test("%s", udg_strerror(r));
+	cr_assert_eq(r, 0);
+	cr_assert_eq(udg_group_wait(f.g), 0, "returns: the stop reached every shard");
+	for (unsigned i = 0; i < udg_group_shards(f.g); i++)
+		cr_assert_eq(f.stops[i], 1, "shard %u stopped", i);
+	cr_assert_eq(udg_group_free(f.g), 0);
+}
+
+Test(group, a_host_name_address_is_resolved_by_each_shard)
+{
+	static struct fixture f;
+	udg_group_options o;
+	options(&o, &f, traffic_shards(), UDG_STEER_HASH);
+	o.address = "localhost";
+	f.fail_shard = -1;
+	cr_assert_eq(udg_group_new(&o, &f.g), 0);
+	int r = udg_group_start(f.g);
+	if (r == UDG_ERR_IO_URING_UNAVAILABLE || r == UDG_ERR_KERNEL_TOO_OLD)
+		cr_skip_test("%s", udg_strerror(r));
+	cr_assert_eq(r, 0, "%s", udg_err_name(r));
+	run_flows(&f); /* the clients send to 127.0.0.1 */
+	cr_assert_eq(udg_group_stop(f.g), 0);
+	cr_assert_eq(udg_group_free(f.g), 0);
+
+	o.address = "no-such-host.invalid";
+	cr_assert_eq(udg_group_new(&o, &f.g), 0);
+	r = udg_group_start(f.g);
+	cr_assert(r == UDG_ERR_ENOTFOUND || r == UDG_ERR_EAI_AGAIN || r == UDG_ERR_EAI_FAIL,
+		  "a failed lookup fails the start: %s", udg_err_name(r));
+	cr_assert_eq(udg_group_free(f.g), 0);
+}
+
 /* ---- Failed starts ------------------------------------------------------------------------ */
 
 Test(group, a_shard_that_fails_to_start_fails_the_start_and_the_others_are_joined)

@@ -58,6 +58,7 @@ struct udg_group {
 	int port;                     /* the bound port, once shard 0 has bound */
 	int state;                    /* enum group_state, under mu */
 	bool stop_asked;              /* under mu */
+	bool stop_early;              /* under mu: a stop came while the start was running */
 };
 
 /* The shard whose thread this is, or NULL: how the trampolines and the thread checks find it. */
@@ -515,10 +516,11 @@ int udg_group_start(udg_group *g)
 		return -EALREADY;
 	int r = start_shards(g);
 	pthread_mutex_lock(&g->mu);
-	if (r)
-		ask_stop_locked(g);
-	else
+	if (!r)
 		g->state = GROUP_RUNNING;
+	if (r || g->stop_early)
+		ask_stop_locked(g);
+	g->stop_early = false;
 	pthread_mutex_unlock(&g->mu);
 	if (r) {
 		join_all(g); /* the failing shard's code is the answer, not the others' */
@@ -556,6 +558,8 @@ int udg_group_stop(udg_group *g)
 	bool running = g->state == GROUP_RUNNING || g->state == GROUP_STOPPED;
 	if (running)
 		ask_stop_locked(g);
+	else if (g->state == GROUP_STARTING)
+		g->stop_early = true; /* udg_group_start() asks once every shard serves */
 	pthread_mutex_unlock(&g->mu);
 	if (!running || on_shard_thread(g))
 		return 0;

@@ -91,7 +91,9 @@ UDG_EXPORT int udg_group_start(udg_group *g);
  * (sends in flight complete or are cancelled: every accepted send's callback runs once), runs
  * until its loop has nothing left, and closes the loop. Called from outside the shards it then
  * waits for every thread (as udg_group_wait()); called from a shard's thread it only asks and
- * returns 0. Idempotent. Returns 0, or the first error a shard ended with (a fatal
+ * returns 0. A stop that comes while udg_group_start() runs (from on_start or a handler, say)
+ * is asked for as soon as every shard serves, and does not wait. Idempotent. Returns 0, or the
+ * first error a shard ended with (a fatal
  * udg_loop_run() error, or -EBUSY when something was left on its loop so it could not close);
  * INVALID_ARG_TYPE (NULL). */
 UDG_EXPORT int udg_group_stop(udg_group *g);
