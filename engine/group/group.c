@@ -227,6 +227,9 @@ static void on_close_trampoline(udg_socket *s, void *user)
 	if (!sh)
 		return;
 	sh->my_sock = NULL;
+	pthread_mutex_lock(&sh->g->mu);
+	sh->sock = NULL; /* udg_group_shard_socket() never hands out a freed socket */
+	pthread_mutex_unlock(&sh->g->mu);
 	if (sh->bound && sh->g->opts.socket.on_close)
 		sh->g->opts.socket.on_close(s, user);
 }

@@ -34,7 +34,8 @@ typedef enum udg_steer {
 /* Runs on shard `index`'s thread. on_start: after its socket is bound ('listening' has been
  * delivered), before the shard counts as started; a non-zero (negative) return fails
  * udg_group_start() with that code. on_stop: when the stop reaches the shard, just before the
- * group closes its socket; free the shard's timers and sockets here. */
+ * group closes its socket (s is NULL if the application closed it already); free the shard's
+ * timers and sockets here. */
 typedef int (*udg_group_start_cb)(udg_group *g, unsigned index, udg_socket *s, void *user);
 typedef void (*udg_group_stop_cb)(udg_group *g, unsigned index, udg_socket *s, void *user);
 
@@ -118,8 +119,8 @@ UDG_EXPORT int udg_group_port(const udg_group *g);
 UDG_EXPORT int udg_group_shard_cpu(const udg_group *g, unsigned index);
 
 /* Shard `index`'s loop and socket while the group runs (from the successful start until the
- * stop), else NULL. Any thread may read them; only the shard's thread may use them, except the
- * loop's thread-safe calls (udg_loop_post(), udg_loop_stop()). */
+ * stop; the socket until its 'close'), else NULL. Any thread may read them; only the shard's thread
+ * may use them, except the loop's thread-safe calls (udg_loop_post(), udg_loop_stop()). */
 UDG_EXPORT udg_loop *udg_group_shard_loop(const udg_group *g, unsigned index);
 UDG_EXPORT udg_socket *udg_group_shard_socket(const udg_group *g, unsigned index);
 
