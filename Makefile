@@ -34,13 +34,15 @@ test:
 	@$(NINJA) -C build
 	@$(RUN_TESTS) build --summary-file build/test-summary.txt
 
-# The loopback benchmark suite on a release build; QUICK=1 for a short run.
+# The loopback benchmark suite on a release build; QUICK=1 for a short run; SCENARIOS=a,b
+# runs only those scenarios (sink, echo, latency, send, shards).
 bench:
 	@$(BOOTSTRAP) bench
 	@$(SETUP) build-release -Dbuildtype=release -Dtests=false
 	@$(NINJA) -C build-release
 	@if [ ! -f bench/run.sh ]; then echo "make bench: bench/run.sh does not exist yet" >&2; exit 1; fi
-	@QUICK="$(QUICK)" BUILD_DIR="$(CURDIR)/build-release" bash bench/run.sh
+	@QUICK="$(QUICK)" BUILD_DIR="$(CURDIR)/build-release" \
+		$(if $(SCENARIOS),BENCH_SCENARIOS="$(SCENARIOS)") bash bench/run.sh
 
 # The unit tests under AddressSanitizer and UndefinedBehaviorSanitizer, with the engine's
 # test-only fault hooks compiled in (so the injected-fault tests run here instead of skipping).

@@ -24,7 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 IMPLS = ["mmsg", "epoll", "libuv", "node", "udg"]
-SCENARIOS = ["sink", "echo", "latency", "send"]
+SCENARIOS = ["sink", "echo", "latency", "send", "shards"]
 SIZES = [64, 512, 1400]
 INFLIGHT = 64          # echo: datagrams the client keeps in flight
 RCVBUF = 4 << 20       # SO_RCVBUF every receiver asks for (the kernel doubles it)
@@ -654,6 +654,20 @@ def run_micro(build_dir, seconds, outdir):
              "ns_per_iter": b.get("real_time")} for b in data.get("benchmarks", [])], None
 
 
+def run_shards(args):
+    """The `shards` scenario: bench_shards measures raw receivers and a udg shard group at 1..N
+    cores in one process and prints its own scaling table; returns its exit status."""
+    exe = os.path.join(args.build_dir, "bench", "bench_shards")
+    if not os.access(exe, os.X_OK):
+        print("shards: bench_shards not built")
+        return 1
+    sys.stdout.flush()
+    size = 64 if 64 in args.sizes else args.sizes[0]
+    r = subprocess.run([exe, "--duration", str(args.duration), "--size", str(size)])
+    print()
+    return r.returncode
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build-dir", default=os.environ.get("BUILD_DIR", "build-release"))
@@ -680,6 +694,11 @@ def main():
     args.budget = args.budget or (60.0 if args.quick else 300.0)
     args.impls = [i for i in args.impls.split(",") if i]
     args.scenarios = [s for s in args.scenarios.split(",") if s]
+    if "shards" in args.scenarios:  # its own program and table, before the other scenarios
+        args.scenarios.remove("shards")
+        rc = run_shards(args)
+        if not args.scenarios:
+            return rc
 
     suite = Suite(args)
     header = {

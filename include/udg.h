@@ -5,7 +5,8 @@
  *   udg/error.h    negative error codes with Node's names, udg_err_name(), udg_strerror()
  *   udg/loop.h     the ring reactor: loops, run modes, timers, cross-thread posts
  *   udg/dgram.h    UDP sockets with Node's dgram semantics
- * Reference: docs/loop.md, docs/dgram.md. Only udg_* symbols are exported.
+ *   udg/group.h    shard groups: one loop and one SO_REUSEPORT socket per thread (extension)
+ * Reference: docs/loop.md, docs/dgram.md, docs/group.md. Only udg_* symbols are exported.
  */
 #ifndef UDG_H
 #define UDG_H
@@ -15,5 +16,6 @@
 #include "udg/error.h"
 #include "udg/loop.h"
 #include "udg/dgram.h"
+#include "udg/group.h"
 
 #endif /* UDG_H */

@@ -387,3 +387,15 @@ size_t udg_socket_get_send_queue_count(const udg_socket *s)
 {
 	return s && !s->closing ? s->queue_count : 0;
 }
+
+/* ---- The OS socket ----------------------------------------------------------------------- */
+
+/* Extension: the fd exists from the OS bind (or a membership call's implicit bind) until
+ * close; a closed socket answers like every other option call. */
+int udg_socket_fd(const udg_socket *s)
+{
+	int r = udg__socket_check(s);
+	if (r)
+		return r;
+	return s->fd >= 0 ? s->fd : -EBADF;
+}

@@ -248,6 +248,14 @@ UDG_EXPORT int udg_socket_set_send_buffer_size(udg_socket *s, uint32_t size);
 UDG_EXPORT size_t udg_socket_get_send_queue_size(const udg_socket *s);
 UDG_EXPORT size_t udg_socket_get_send_queue_count(const udg_socket *s);
 
+/* Extension (no Node equivalent): the OS socket's file descriptor, for socket options udg has
+ * no call for (SO_INCOMING_CPU, SO_ATTACH_REUSEPORT_CBPF, SO_MARK, ...). The fd stays owned by
+ * the socket: do not close it, read from it or change O_NONBLOCK. It exists from the OS bind
+ * (inside udg_socket_bind() for a literal address) until udg_socket_close(). Returns the fd, or
+ * INVALID_ARG_TYPE (NULL), NOT_RUNNING (closed), -EBADF (no OS socket yet: unbound, or a bind
+ * still resolving its host name). */
+UDG_EXPORT int udg_socket_fd(const udg_socket *s);
+
 /* ---- Addresses ---------------------------------------------------------------------------- */
 
 /* Format a raw address as Node does: IPv4 dotted, IPv6 text with "%ifname" for a link-local
