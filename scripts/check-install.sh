@@ -109,6 +109,12 @@ part_prefix() {
 	pc=$(find "$prefix" -name udg.pc -path '*/pkgconfig/*' | head -n 1)
 	[[ -n "$pc" ]] || { echo "prefix: no udg.pc installed under $prefix" >&2; return 1; }
 	export PKG_CONFIG_PATH="$(dirname "$pc")${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+	local page
+	for page in man7/udg.7 man3/udg_loop_new.3 man3/udg_socket_send.3; do
+		[[ -s "$prefix/share/man/$page" ]] ||
+			{ echo "prefix: man page $page not installed" >&2; return 1; }
+	done
+	echo "prefix: $(find "$prefix/share/man" -name '*.[37]' | wc -l) man pages installed"
 
 	local libdir prog=$src/tests/install/consumer.c out=$scratch/prefix-bin
 	libdir=$(pkg-config --variable=libdir udg)
