@@ -26,6 +26,8 @@ ROOT = os.path.dirname(HERE)
 IMPLS = ["mmsg", "epoll", "libuv", "node", "udg"]
 SCENARIOS = ["sink", "echo", "latency", "send", "shards"]
 SIZES = [64, 512, 1400]
+FULL_REPS = 3          # a full run: every impl, scenario and size, FULL_REPS x FULL_DURATION_S
+FULL_DURATION_S = 1.0
 INFLIGHT = 64          # echo: datagrams the client keeps in flight
 RCVBUF = 4 << 20       # SO_RCVBUF every receiver asks for (the kernel doubles it)
 NOISE_LIMIT = 0.10     # other processes' share of the machine above which a run is repeated once
@@ -403,6 +405,8 @@ def aggregate(samples, impls, scenarios, sizes):
                         "scenario": scenario, "size": size, "impl": impl, "metric": name,
                         "median": statistics.median(vals), "min": min(vals), "max": max(vals),
                         "ratio_to_mmsg": statistics.median(ratios) if ratios else None,
+                        "ratio_min": min(ratios) if ratios else None,
+                        "ratio_max": max(ratios) if ratios else None,
                         "reps": len(vals),
                     }
                     if impl == "udg":
@@ -571,8 +575,47 @@ def mark(ok):
     return {True: "✓", False: "✗", None: "?"}[ok]
 
 
+def run_mode(args):
+    """'full' when every implementation, scenario and size ran with the default repetitions and
+    duration: only such a run may replace bench/results/latest.*. Otherwise 'quick' or
+    'partial (...)', saying what was left out or changed."""
+    if args.quick:
+        return "quick"
+    diffs = []
+    if args.impls != IMPLS:
+        diffs.append("impls " + ",".join(args.impls))
+    if args.scenarios != SCENARIOS:
+        diffs.append("scenarios " + ",".join(args.scenarios))
+    if args.sizes != SIZES:
+        diffs.append("sizes " + ",".join(map(str, args.sizes)))
+    if args.reps != FULL_REPS or args.duration != FULL_DURATION_S:
+        diffs.append(f"{args.reps} reps x {args.duration}s")
+    return "partial (" + "; ".join(diffs) + ")" if diffs else "full"
+
+
+def run_line(header):
+    """Mode, commit, date and machine in one line, for every table and the chart."""
+    mode = header.get("mode") or ("quick" if header.get("quick") else "full")
+    return (f"{mode} run, {header.get('reps')} reps x {header.get('duration_s')} s; "
+            f"commit {header.get('git_commit') or '?'}; {header.get('date', '?')[:16].replace('T', ' ')}; "
+            f"{header.get('cpu_model') or '?'}, {header.get('cpus_online')} CPUs, "
+            f"kernel {header.get('kernel')}")
+
+
+def short_number(v, metric):
+    """An absolute value as a bar label: 1342 ns, 1.23M/s, 45.6 us."""
+    if metric.endswith("_us"):
+        return f"{v:.1f} us"
+    if metric.endswith("_per_s"):
+        return f"{v / 1e6:.2f}M/s" if v >= 1e6 else f"{v / 1e3:.0f}k/s"
+    return f"{v:.0f} ns"
+
+
 def chart(records, impls, sizes, path, title):
-    """A PNG of the headline ratios (one panel per headline metric, bars per implementation)."""
+    """A PNG of the headline ratios: one panel per headline metric, a cluster of bars per size,
+    the mmsg baseline (1.0 by definition) first. Each bar carries the min-max of the
+    repetitions as an error bar and its absolute median as a label; the x labels give the
+    baseline's absolute median."""
     if not shutil.which("gnuplot"):
         return "gnuplot not installed: no chart"
     panels = [("sink", "cpu_ns_per_dgram", "sink: receiver CPU ns/dgram (lower is better)"),
@@ -580,7 +623,7 @@ def chart(records, impls, sizes, path, title):
               ("latency", "p50_us", "latency: RTT p50 (lower is better)"),
               ("latency", "p99_us", "latency: RTT p99 (lower is better)"),
               ("send", "sent_per_s", "send: datagrams/s (higher is better)")]
-    others = [i for i in impls if i != "mmsg"]
+    bars = [i for i in impls if i == "mmsg"] + [i for i in impls if i != "mmsg"]
     datadir = os.path.dirname(path)
     datafile = os.path.join(datadir, "latest-ratios.dat")
     plots = []
@@ -588,45 +631,69 @@ def chart(records, impls, sizes, path, title):
         for scenario, metric, ptitle in panels:
             rows, vals_all = [], []
             for size in sizes:
-                vals = []
-                for impl in others:
+                base = find(records, scenario, size, "mmsg", metric)
+                xtic = f"{size} B" + (f"\\nmmsg {short_number(base['median'], metric)}"
+                                      if base else "")
+                cols = []
+                for impl in bars:
                     rec = find(records, scenario, size, impl, metric)
                     r = rec and rec["ratio_to_mmsg"]
-                    vals.append(f"{r:.4f}" if r else "NaN")
-                    if r:
-                        vals_all.append(r)
-                rows.append(f"{size} " + " ".join(vals))
+                    if not r:
+                        cols.append("NaN NaN NaN \"\"")
+                        continue
+                    # The spread: min-max of the per-repetition ratios; for the baseline (and
+                    # runs saved before those were kept) the min-max of the values over the
+                    # baseline's median.
+                    lo, hi = rec.get("ratio_min"), rec.get("ratio_max")
+                    if impl == "mmsg" or lo is None:
+                        lo, hi = (rec["min"] / base["median"], rec["max"] / base["median"]) \
+                            if base and base["median"] else (r, r)
+                    cols.append(f"{r:.4f} {lo:.4f} {hi:.4f} \"{short_number(rec['median'], metric)}\"")
+                    vals_all += [r, lo, hi]
+                rows.append(f"\"{xtic}\" " + " ".join(cols))
             if not vals_all:
                 continue
-            f.write(f"# {scenario} {metric}: size " + " ".join(others) + "\n")
+            f.write(f"# {scenario} {metric}: size, then per impl ({' '.join(bars)}): "
+                    "ratio min max label\n")
             f.write("\n".join(rows) + "\n\n\n")
             # Powers of two around the data, always showing the 1.0 line.
-            lo = 2.0 ** math.floor(math.log2(min(vals_all + [1.0]) * 0.9))
-            hi = 2.0 ** math.ceil(math.log2(max(vals_all + [1.0]) * 1.1))
+            lo = 2.0 ** math.floor(math.log2(min(vals_all + [1.0]) * 0.8))
+            hi = 2.0 ** math.ceil(math.log2(max(vals_all + [1.0]) * 2.4))
             plots.append((len(plots), ptitle, lo, hi))
     if not plots:
         return "no ratios to chart"
     cols = 3
     nrows = (len(plots) + cols - 1) // cols
+    n, gap = len(bars), 1
     script = [
-        f"set terminal pngcairo size 1500,{450 * nrows} font 'sans,10'",
+        f"set terminal pngcairo size 1650,{500 * nrows} font 'sans,10'",
         f"set output '{path}'",
-        f"set multiplot layout {nrows},{cols} title \"{title}\"",
-        "set style data histogram", "set style histogram clustered gap 1",
-        "set style fill solid 0.85 border -1", "set boxwidth 0.9",
-        "set logscale y 2", "set grid ytics", "set key top left font ',8'",
-        "set ylabel 'ratio to mmsg (log scale)'", "set xlabel 'payload bytes'",
-        "set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 2 lc rgb 'black'",
+        f"set multiplot layout {nrows},{cols} title \"{title}\" font ',11'",
+        "set style data histogram", f"set style histogram errorbars gap {gap} lw 1",
+        "set style fill solid 0.85 border -1", "set boxwidth 0.9", "set bmargin 4",
+        "set logscale y 2", "set grid ytics", "set key inside top center horizontal font ',8' samplen 1",
+        "set ylabel 'ratio to mmsg (log scale)'", "unset xlabel",
+        "set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 1 lc rgb 'black'",
     ]
-    colors = {"epoll": "#4477aa", "libuv": "#228833", "node": "#ccbb44", "udg": "#ee6677"}
+    colors = {"mmsg": "#999999", "epoll": "#4477aa", "libuv": "#228833", "node": "#ccbb44",
+              "udg": "#ee6677"}
     for block, ptitle, lo, hi in plots:
         script.append(f"set title '{ptitle}'")
         script.append(f"set yrange [{lo}:{hi}]")
         parts = []
-        for i, impl in enumerate(others):
-            src = f"'{datafile}' index {block} using {i + 2}:xtic(1)" if i == 0 else \
-                "'' index {0} using {1}".format(block, i + 2)
-            parts.append(f"{src} title '{impl}' lc rgb '{colors.get(impl, '#888888')}'")
+        for i, impl in enumerate(bars):
+            c = 2 + 4 * i
+            src = f"'{datafile}' index {block} using {c}:{c + 1}:{c + 2}:xtic(1)" if i == 0 else \
+                f"'' index {block} using {c}:{c + 1}:{c + 2}"
+            name = "mmsg (baseline)" if impl == "mmsg" else impl
+            parts.append(f"{src} title '{name}' lc rgb '{colors.get(impl, '#888888')}'")
+        # The absolute medians, written up the bars (x of bar i in cluster $0, as gnuplot
+        # places clustered bars: 1/(n+gap) apart, centred on the cluster).
+        for i, impl in enumerate(bars):
+            c = 2 + 4 * i
+            off = (i - (n - 1) / 2.0) / (n + gap)
+            parts.append(f"'' index {block} using ($0+{off:.4f}):(${c + 2}*1.08):{c + 3} "
+                         "with labels rotate by 90 left font ',7' notitle")
         script.append("plot " + ", ".join(parts))
     script.append("unset multiplot")
     r = subprocess.run(["gnuplot"], input="\n".join(script), text=True, capture_output=True)
@@ -668,6 +735,38 @@ def run_shards(args):
     return r.returncode
 
 
+def write_reports(header, records, out, keep_json=None):
+    """latest.json (unless rewriting from it), latest.txt, latest.md and latest.png in out, each
+    headed by the run's mode, commit, date and machine."""
+    impls, scenarios, sizes = header["impls"], header["scenarios"], header["sizes"]
+    os.makedirs(out, exist_ok=True)
+    line = run_line(header)
+    if not keep_json:
+        with open(os.path.join(out, "latest.json"), "w") as f:
+            json.dump([header] + records, f, indent=1)
+            f.write("\n")
+    with open(os.path.join(out, "latest.txt"), "w") as f:
+        f.write(f"udg loopback benchmark: {line}\n")
+        f.write("values: median (min-max) over repetitions; x mmsg: median of per-repetition "
+                "ratios\n\n")
+        f.write(table(records, impls, scenarios, sizes) + "\n")
+    with open(os.path.join(out, "latest.md"), "w") as f:
+        f.write(f"**Run:** {line}. Values: median (min–max) over repetitions; "
+                "x mmsg: median of the per-repetition ratios to the mmsg baseline.\n\n")
+        f.write(table(records, impls, scenarios, sizes, markdown=True))
+        if "udg" in impls:
+            f.write("\n### udg against each peer (median of per-repetition ratios udg/peer)\n\n")
+            f.write(udg_vs_peers(records, impls, scenarios, sizes, True))
+            f.write("\n### Targets (udg)\n\n")
+            for tline, ok in targets(records, scenarios, sizes):
+                f.write(f"- {mark(ok)} `{tline}`\n")
+    why = chart(records, impls, sizes, os.path.join(out, "latest.png"),
+                f"udg loopback benchmark: ratio to raw recvmmsg/sendmmsg (mmsg = 1); bars: median, "
+                f"whiskers: min-max of the repetitions, labels: absolute medians\\n{line}")
+    print(f"results: {os.path.relpath(os.path.join(out, 'latest.json'), ROOT)}, "
+          f"chart: {why or os.path.relpath(os.path.join(out, 'latest.png'), ROOT)}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build-dir", default=os.environ.get("BUILD_DIR", "build-release"))
@@ -678,7 +777,12 @@ def main():
     ap.add_argument("--sizes", default=None)
     ap.add_argument("--reps", type=int, default=None)
     ap.add_argument("--duration", type=float, default=None)
-    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--out", default=None,
+                    help="results directory; default bench/results/ for a full run, else "
+                    "BUILD_DIR/bench-results/ (tracked files only change after a full run)")
+    ap.add_argument("--report", metavar="JSON",
+                    help="measure nothing: rewrite the tables and chart from a saved "
+                    "latest.json (into the directory it is in, unless --out)")
     ap.add_argument("--no-micro", action="store_true")
     ap.add_argument("--budget", type=float, default=None,
                     help="seconds the runs may take including noise re-runs")
@@ -688,12 +792,24 @@ def main():
     # QUICK drops the 512-byte size, uses 2 repetitions of 0.4 s and a shorter micro run.
     args.sizes = [int(s) for s in (args.sizes or ("64,1400" if args.quick else
                                                   ",".join(map(str, SIZES)))).split(",")]
-    args.reps = args.reps or (2 if args.quick else 3)
-    args.duration = args.duration or (0.4 if args.quick else 1.0)
+    args.reps = args.reps or (2 if args.quick else FULL_REPS)
+    args.duration = args.duration or (0.4 if args.quick else FULL_DURATION_S)
     # make bench must end within 6 min (90 s QUICK): leave room for the build and micro run.
     args.budget = args.budget or (60.0 if args.quick else 300.0)
     args.impls = [i for i in args.impls.split(",") if i]
     args.scenarios = [s for s in args.scenarios.split(",") if s]
+    if args.report:
+        with open(args.report) as f:
+            saved = json.load(f)
+        out = args.out or os.path.dirname(os.path.abspath(args.report))
+        header, records = saved[0], saved[1:]
+        write_reports(header, records, out, args.report if out == os.path.dirname(
+            os.path.abspath(args.report)) else None)
+        return 0
+    mode = run_mode(args)
+    if args.out is None:
+        args.out = os.path.join(HERE, "results") if mode == "full" else \
+            os.path.join(args.build_dir, "bench-results")
     if "shards" in args.scenarios:  # its own program and table, before the other scenarios
         args.scenarios.remove("shards")
         rc = run_shards(args)
@@ -715,10 +831,14 @@ def main():
         "rcvbuf_requested": RCVBUF,
         "quick": args.quick, "reps": args.reps, "duration_s": args.duration,
         "sizes": args.sizes, "impls": suite.impls, "scenarios": args.scenarios,
-        "echo_inflight": INFLIGHT, "noise_limit": NOISE_LIMIT,
+        "echo_inflight": INFLIGHT, "noise_limit": NOISE_LIMIT, "mode": mode,
     }
     header["background_load_pct"] = background_load(1.0)
-    print(f"udg loopback benchmark — {header['date']}, commit {header['git_commit']}")
+    print(f"udg loopback benchmark — {header['date']}, commit {header['git_commit']}, "
+          f"{mode} run")
+    if mode != "full":
+        print(f"results go to {os.path.relpath(args.out, ROOT)}/: only a full run (no QUICK, "
+              "no BENCH_IMPLS/BENCH_SCENARIOS subset) replaces bench/results/latest.*")
     print(f"machine: {header['cpu_model']}, {header['cpus_online']} CPUs, kernel "
           f"{header['kernel']}; driver on CPU {suite.driver_cpu}, implementation on CPU "
           f"{suite.impl_cpu}")
@@ -782,25 +902,7 @@ def main():
         elif why:
             print("micro-benchmarks: " + why)
 
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "latest.json"), "w") as f:
-        json.dump([header] + records, f, indent=1)
-        f.write("\n")
-    with open(os.path.join(args.out, "latest.txt"), "w") as f:
-        f.write(text + "\n")
-    with open(os.path.join(args.out, "latest.md"), "w") as f:
-        f.write(table(records, suite.impls, args.scenarios, args.sizes, markdown=True))
-        if "udg" in suite.impls:
-            f.write("\n### udg against each peer (median of per-repetition ratios udg/peer)\n\n")
-            f.write(udg_vs_peers(records, suite.impls, args.scenarios, args.sizes, True))
-            f.write("\n### Targets (udg)\n\n")
-            for line, ok in targets(records, args.scenarios, args.sizes):
-                f.write(f"- {mark(ok)} `{line}`\n")
-    why = chart(records, suite.impls, args.sizes, os.path.join(args.out, "latest.png"),
-                f"udg loopback benchmark: ratio to raw recvmmsg/sendmmsg ({header['cpu_model']}, "
-                f"kernel {header['kernel']})")
-    print(f"results: {os.path.relpath(os.path.join(args.out, 'latest.json'), ROOT)}, "
-          f"chart: {why or os.path.relpath(os.path.join(args.out, 'latest.png'), ROOT)}")
+    write_reports(header, records, args.out)
     return 1 if failures and len(failures) > len(noise) else 0
 
 

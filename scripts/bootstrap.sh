@@ -12,6 +12,8 @@ packages=(
 	libcriterion-dev                      # unit tests
 	libbenchmark-dev libuv1-dev           # micro-benchmarks, the libuv baseline in bench/
 	gnuplot-nox python3                   # benchmark plots and reports, the test summariser
+	pandoc                                # the man pages (docs/gen-man.py, meson option docs)
+	libglib2.0-dev                        # examples/embed-glib.c
 	valgrind                              # make valgrind
 	clang libclang-rt-14-dev              # make fuzz (libFuzzer), make tsan
 	clang-format-14                       # make format, make format-check

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# scripts/fuzz.sh — `make fuzz`: builds the libFuzzer targets in tests/fuzz/ with clang
-# (-fsanitize=fuzzer,address,undefined, linking the engine sources directly into build-fuzz/),
+# scripts/fuzz.sh — `make fuzz`: builds the libFuzzer targets in tests/fuzz/ with clang in the
+# meson build directory build-fuzz/ (-Dfuzz=true -Db_sanitize=address,undefined),
 # replays tests/fuzz/regressions/, then runs each target for FUZZ_SECONDS (default 20) from its
 # seed corpus (tests/fuzz/corpus/<target>/, read-only; new inputs go to build-fuzz/corpus/).
 # A crash fails the run and leaves its input in build-fuzz/crash-*: turn it into a regression.
@@ -16,28 +16,18 @@ if [[ -z "$cc" ]]; then
 	echo "fuzz: clang is not installed (scripts/bootstrap.sh installs it)" >&2
 	exit 1
 fi
-mkdir -p "$out/gen/udg"
-
-# The one generated header, filled from meson.build's version as meson would.
-version=$(sed -n "s/^ *version : '\([0-9.]*\)'.*/\1/p" meson.build | head -1)
-IFS=. read -r major minor patch <<<"$version"
-sed -e "s/@UDG_VERSION@/$version/" -e "s/@UDG_VERSION_MAJOR@/$major/" \
-	-e "s/@UDG_VERSION_MINOR@/$minor/" -e "s/@UDG_VERSION_PATCH@/$patch/" \
-	include/udg/version.h.in >"$out/gen/udg/version.h.tmp"
-cmp -s "$out/gen/udg/version.h.tmp" "$out/gen/udg/version.h" 2>/dev/null ||
-	mv "$out/gen/udg/version.h.tmp" "$out/gen/udg/version.h"
-rm -f "$out/gen/udg/version.h.tmp"
-
-cflags=(-std=gnu11 -g -O1 -D_GNU_SOURCE -DUDG_BUILDING -Iinclude -I"$out/gen"
-	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-	-fno-omit-frame-pointer)
-engine=$(find engine -name "*.c" | sort)
+# A meson build of its own: clang, ASan+UBSan, libFuzzer instrumentation (-Dfuzz=true).
+if [[ ! -f "$out/build.ninja" ]]; then
+	CC="$cc" scripts/meson-setup.sh "$out" >/dev/null
+fi
+scripts/meson-setup.sh "$out" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
+	-Dtests=false -Dbenchmarks=false -Dexamples=false >/dev/null
+ninja -j"${JOBS:-2}" -C "$out" >/dev/null
 
 passed=0 failed=0
 for t in $targets; do
 	echo "==== fuzz: $t (${seconds}s) ===="
-	# shellcheck disable=SC2086
-	"$cc" "${cflags[@]}" -o "$out/fuzz_$t" "tests/fuzz/fuzz_$t.c" $engine -luring -lpthread
+	ln -sf "tests/fuzz/fuzz_$t" "$out/fuzz_$t"
 	mkdir -p "$out/corpus/$t"
 	# Known crashers first: each file in regressions/<target>/ must run clean.
 	if compgen -G "tests/fuzz/regressions/$t/*" >/dev/null; then

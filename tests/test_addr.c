@@ -5,7 +5,11 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <net/if.h>
+#include <sched.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "../engine/dgram/dgram.h"
 
@@ -113,6 +117,50 @@ Test(addr, link_local_with_unknown_interface_index_formats_the_number)
 	int n = udg_format_address((struct sockaddr *)&sin6, sizeof(sin6), buf, sizeof(buf));
 	cr_assert_eq(n, (int)strlen("fe80::abcd%987654"));
 	cr_expect_str_eq(buf, "fe80::abcd%987654");
+}
+
+/* Interface names are cached per thread for a second (engine/dgram/addr.c): repeated formats
+ * of a link-local sender give the same text, and a renamed interface shows its new name once
+ * the cached entry has aged. Runs in a network namespace of its own (this test process only),
+ * where `lo` is down and may be renamed. */
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+Test(addr, link_local_interface_name_is_cached_and_refreshed_after_a_rename)
+{
+	if (unshare(CLONE_NEWNET) != 0)
+		cr_skip_test("no network namespace here (%s): needs CAP_SYS_ADMIN",
+			     strerror(errno));
+	unsigned lo = if_nametoindex("lo");
+	cr_assert_neq(lo, 0);
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_scope_id = lo };
+	cr_assert_eq(inet_pton(AF_INET6, "fe80::1", &sin6.sin6_addr), 1);
+	const struct sockaddr_storage *ss = (const struct sockaddr_storage *)(void *)&sin6;
+
+	uint64_t first = mono_ns();
+	for (int i = 0; i < 1000; i++)
+		cr_assert_str_eq(fmt(ss, sizeof(sin6)), "fe80::1%lo");
+
+	if (system("ip link set dev lo name udgrn0 2>/dev/null") != 0)
+		cr_skip_test("cannot rename lo in the namespace (iproute2 missing?)");
+	/* Within the second after the lookup the cached name is still served (only checked when
+	 * this process was not descheduled past that second). */
+	const char *now = fmt(ss, sizeof(sin6));
+	if (mono_ns() - first < 900000000ull)
+		cr_expect_str_eq(now, "fe80::1%lo", "the name was looked up again: %s", now);
+
+	/* After the entry has aged, the new name appears (bounded wait, not a timing check). */
+	for (int i = 0; i < 100 && strcmp(fmt(ss, sizeof(sin6)), "fe80::1%udgrn0") != 0; i++)
+		usleep(50 * 1000);
+	cr_expect_str_eq(fmt(ss, sizeof(sin6)), "fe80::1%udgrn0");
+	/* errno is left alone on the cached path too. */
+	errno = 12345;
+	fmt(ss, sizeof(sin6));
+	cr_expect_eq(errno, 12345);
 }
 
 Test(addr, literal_of_the_other_family_is_einval)

@@ -1,13 +1,15 @@
 /* engine/addr.c — address text in and out: parsing literals (with IPv6 "%ifname" zones) into
  * sockaddrs, telling host names from malformed literals, and formatting sockaddrs as Node does.
  * Cold except udg_format_address, which runs on the receive path when the user asks: it never
- * allocates and looks up interface names only for a link-local address with a scope id.
+ * allocates and looks up interface names only for a link-local address with a scope id (cached
+ * per thread for a second).
  * Never resolves host names (that is the resolver's job) and never leaves errno changed. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "dgram.h"
 
@@ -192,6 +194,56 @@ static size_t format_in4(const struct in_addr *a, char *p)
 	return (size_t)(p - 1 - start);
 }
 
+/* Interface names for link-local scope ids, cached per thread: if_indextoname opens a netlink
+ * socket per call (about 8 us), which made formatting a link-local sender 80 times slower than
+ * any other address. A name is kept IFNAME_TTL_NS (one second) from its lookup, so a renamed or
+ * removed interface shows within a second. Per thread, so no lock; a few entries, since a
+ * receiver sees few interfaces. An unknown index is cached too (as an empty name). */
+#define IFNAME_CACHE 4
+#define IFNAME_TTL_NS 1000000000ull
+
+struct ifname_entry {
+	unsigned index;         /* 0 = unused slot */
+	uint64_t looked_up_ns;  /* CLOCK_MONOTONIC_COARSE at the lookup */
+	char name[IF_NAMESIZE]; /* "" when the index named no interface */
+};
+
+static _Thread_local struct ifname_entry ifname_cache[IFNAME_CACHE];
+static _Thread_local unsigned ifname_next; /* round-robin victim */
+
+static uint64_t coarse_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The interface name of index, or "" when there is none; never changes errno. */
+static const char *ifname_of(unsigned index)
+{
+	uint64_t now = coarse_now_ns();
+	struct ifname_entry *e = NULL;
+
+	for (unsigned i = 0; i < IFNAME_CACHE; i++) {
+		if (ifname_cache[i].index == index) {
+			e = &ifname_cache[i];
+			if (now - e->looked_up_ns < IFNAME_TTL_NS)
+				return e->name;
+			break; /* stale: look it up again in the same slot */
+		}
+	}
+	if (!e)
+		e = &ifname_cache[ifname_next++ % IFNAME_CACHE];
+
+	int saved = errno;
+	if (!if_indextoname(index, e->name))
+		e->name[0] = '\0';
+	errno = saved;
+	e->index = index;
+	e->looked_up_ns = now;
+	return e->name;
+}
+
 /* IPv6 text, plus "%ifname" (or "%<index>" for an interface that is gone) for a link-local
  * address with a scope id (Node's AddressToJS). tmp has UDG_ADDRSTRLEN bytes. */
 static size_t format_in6(const struct sockaddr_in6 *sin6, char *tmp)
@@ -202,12 +254,9 @@ static size_t format_in6(const struct sockaddr_in6 *sin6, char *tmp)
 	if (!IN6_IS_ADDR_LINKLOCAL(&sin6->sin6_addr) || sin6->sin6_scope_id == 0)
 		return n;
 
-	char name[IF_NAMESIZE];
-	int saved = errno;
-	const char *ifname = if_indextoname(sin6->sin6_scope_id, name);
-	errno = saved;
-	int m = ifname ? snprintf(tmp + n, UDG_ADDRSTRLEN - n, "%%%s", ifname)
-		       : snprintf(tmp + n, UDG_ADDRSTRLEN - n, "%%%u", sin6->sin6_scope_id);
+	const char *ifname = ifname_of(sin6->sin6_scope_id);
+	int m = ifname[0] ? snprintf(tmp + n, UDG_ADDRSTRLEN - n, "%%%s", ifname)
+			  : snprintf(tmp + n, UDG_ADDRSTRLEN - n, "%%%u", sin6->sin6_scope_id);
 	return n + (size_t)m;
 }
 

@@ -121,7 +121,9 @@ typedef struct udg_socket_options {
 	udg_event_cb on_connect;
 	udg_error_cb on_error;
 	void *user; /* passed to every event handler */
-} udg_socket_options;
+	/* Room for options added later (docs/abi.md); udg_socket_options_init() zeroes it. */
+	uint64_t reserved[5];
+} udg_socket_options; /* 128 bytes, fixed like udg_loop_options */
 
 /* Options for udg_socket_bind_ex (Node's bind(options)). */
 typedef struct udg_bind_options {
@@ -129,7 +131,9 @@ typedef struct udg_bind_options {
 	const char *address; /* NULL or "" = all interfaces */
 	bool exclusive;      /* accepted for Node compatibility; no effect on Linux */
 	int fd;              /* >= 0: adopt this UDP socket instead of creating one; default -1 */
-} udg_bind_options;
+	/* Room for options added later (docs/abi.md); udg_bind_options_init() zeroes it. */
+	uint64_t reserved[5];
+} udg_bind_options; /* 64 bytes, fixed like udg_loop_options */
 
 UDG_EXPORT void udg_socket_options_init(udg_socket_options *opts, udg_socket_type type);
 UDG_EXPORT void udg_bind_options_init(udg_bind_options *opts);

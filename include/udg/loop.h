@@ -52,7 +52,8 @@ enum udg_loop_flag {
 	UDG_LOOP_NO_TASKRUN_FLAGS = 1u << 0,
 };
 
-/* Loop options. Fill with udg_loop_options_init(), then change what you need.
+/* Loop options. Fill with udg_loop_options_init(), then change what you need (never fill the
+ * struct by hand: its reserved tail must be zero).
  * Memory per loop is about send_slots*2600 bytes (send slots, made with the first socket) plus,
  * on io_uring: sq_entries*64 + cq_entries*16 (ring) + recv_buf_count*recv_buf_size (receive
  * buffers); on epoll: min(64, 4 MiB / recv_buf_size) * recv_buf_size (one receive batch). */
@@ -65,8 +66,12 @@ typedef struct udg_loop_options {
 				    default 1024 */
 	unsigned send_slots;     /* sends accepted but not completed, per loop; default 1024 */
 	unsigned flags;          /* enum udg_loop_flag */
-	udg_backend backend;     /* udg extension; default UDG_BACKEND_AUTO */
-} udg_loop_options;
+	udg_backend backend;     /* udg extension; default UDG_BACKEND_AUTO (0) */
+	unsigned reserved32;     /* zero */
+	/* Room for options added later without changing the size (docs/abi.md): a new field
+	 * takes slots from here, and zero keeps its default. udg_loop_options_init() zeroes it. */
+	uint64_t reserved[4];
+} udg_loop_options; /* 64 bytes for every 0.x.y with the same soname and after 1.0 */
 
 /* Counters, monotonically increasing from loop creation (udg_loop_stats()). */
 typedef struct udg_loop_stats {
@@ -84,7 +89,9 @@ typedef struct udg_loop_stats {
 					callback, which Node drops silently) */
 	uint64_t errors_dropped;     /* 'error' events lost: more than 4 queued on one socket
 					within one tick */
-} udg_loop_stats;
+	/* Counters added later take slots from here (docs/abi.md); zero until then. */
+	uint64_t reserved[20];
+} udg_loop_stats; /* 256 bytes, fixed like udg_loop_options */
 
 typedef void (*udg_post_cb)(void *arg);
 typedef void (*udg_timer_cb)(udg_timer *timer, void *user);

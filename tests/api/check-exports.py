@@ -4,7 +4,9 @@
 Checks, with nm: every dynamic symbol of libudg.so is named udg_ (never udg__) and is declared
 with UDG_EXPORT in a header under include/; every UDG_EXPORT declaration is exported; no udg_
 function in a public header lacks UDG_EXPORT; the static library defines no global symbol outside
-the udg_ namespace; every public header is in the header self-containment list.
+the udg_ namespace; every public header is in the header self-containment list; the version
+script (engine/udg.map) lists exactly the UDG_EXPORT functions, by name, in a node named after
+the soname.
 Reads only; exit 0 pass, 1 fail, 77 skip (no nm).
 """
 
@@ -70,12 +72,38 @@ def header_declarations(include_dirs):
 	return exported, unexported, headers
 
 
+def check_map(path, soversion, declared):
+	"""The version script names every public function and nothing else: no wildcard may
+	export a name by accident."""
+	problems = []
+	text = re.sub(r"/\*.*?\*/", " ", open(path).read(), flags=re.S)
+	m = re.search(r"(\S+)\s*\{\s*global:(.*?)local:\s*\*;\s*\}", text, re.S)
+	if not m:
+		return ["%s: expected one node 'NAME { global: ...; local: *; };'" % path]
+	if soversion and m.group(1) != "UDG_" + soversion:
+		problems.append("%s: node %s, but the soname is libudg.so.%s (rename it UDG_%s)"
+				% (path, m.group(1), soversion, soversion))
+	listed = set(n.strip() for n in m.group(2).split(";") if n.strip())
+	for name in sorted(listed):
+		if not re.fullmatch(r"udg_[a-z0-9_]+", name) or name.startswith(INTERNAL_PREFIX):
+			problems.append("%s lists %s: only public udg_ names, no wildcards" % (path, name))
+		elif name not in declared:
+			problems.append("%s lists %s, which no header declares with UDG_EXPORT"
+					% (path, name))
+	for name, hdr in sorted(declared.items()):
+		if name not in listed:
+			problems.append("declared UDG_EXPORT in %s but missing from %s: %s" % (hdr, path, name))
+	return problems
+
+
 def main():
 	ap = argparse.ArgumentParser()
 	ap.add_argument("--nm", default="nm")
 	ap.add_argument("--shared", required=True)
 	ap.add_argument("--static")
 	ap.add_argument("--include", action="append", required=True)
+	ap.add_argument("--map", help="the linker version script (engine/udg.map)")
+	ap.add_argument("--soversion", help="the soname's version, e.g. 0.1")
 	ap.add_argument("--checked-headers", nargs="*", default=[])
 	args = ap.parse_args()
 	if not args.nm:
@@ -107,6 +135,9 @@ def main():
 	for hdr in sorted(headers - set(args.checked_headers)):
 		problems.append("public header missing from public_headers in tests/api/meson.build: %s"
 				% hdr)
+
+	if args.map:
+		problems += check_map(args.map, args.soversion, declared)
 
 	for p in problems:
 		print("FAIL: " + p)
