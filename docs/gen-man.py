@@ -18,7 +18,7 @@ import re
 import subprocess
 import sys
 
-DOCS = ["docs/loop.md", "docs/dgram.md", "docs/errors.md"]
+DOCS = ["docs/loop.md", "docs/dgram.md", "docs/errors.md", "docs/group.md"]
 HEADER_SUMMARY = {}  # name: first sentence of the header comment right above its declaration
 
 
@@ -162,7 +162,7 @@ def generate(args):
 	missing = [n for n in names if find_section(n, secs) is None or n not in decls]
 	if missing:
 		sys.exit("gen-man: no docs section or no header declaration for: " + " ".join(missing) +
-			 " (document each exported function in docs/loop.md, dgram.md or errors.md)")
+			 " (document each exported function in docs/loop.md, dgram.md, errors.md or group.md)")
 	os.makedirs(args.out_dir, exist_ok=True)
 	for n in names:
 		render(args.pandoc, page3(n, find_section(n, secs), decls[n], args.version, names),
