@@ -158,6 +158,34 @@ function flushSends() {
 }
 
 
+function dropUnconnected(sock) {
+  let w = 0;
+  let rp = 0;
+  const pieces = [];
+  for (let i = 0; i < qCount; i++) {
+    const o = i * 5;
+    const np = qPiecesPer[i];
+    if (qSockets[i] === sock && qMeta[o + 1] !== -1) {
+      sock[kState].qBytes -= qBytes[i];
+      sock[kState].qCount--;
+      if (qMeta[o + 4] && pendingSends.delete(qMeta[o + 4])) hold(-1);
+    } else {
+      if (w !== i) {
+        qMeta.copyWithin(w * 5, o, o + 5);
+        qSockets[w] = qSockets[i];
+        qBytes[w] = qBytes[i];
+        qPiecesPer[w] = np;
+      }
+      for (let j = 0; j < np; j++) pieces.push(qPieces[rp + j]);
+      w++;
+    }
+    rp += np;
+  }
+  qPieces = pieces;
+  qSockets.length = qBytes.length = qPiecesPer.length = w;
+  qCount = w;
+}
+
 function failSend(reqId, status) {
   const p = pendingSends.get(reqId);
   if (!p) return;
@@ -215,7 +243,8 @@ function deliver(kind, sock, o, payload, errs) {
       const src = rows[o + 5];
       // A view of this batch's Buffer: each batch is a fresh copy, so a kept message is never
       // overwritten by a later one.
-      const buf = Buffer.from(payload.buffer, payload.byteOffset + off, len);
+      const buf = len === 0 ? Buffer.alloc(0)
+        : Buffer.from(payload.buffer, payload.byteOffset + off, len);
       sock.emit('message', buf,
         { address: srcText[src], family: srcFamily[src], port: rows[o + 4], size: len });
       return;
@@ -673,8 +702,13 @@ Socket.prototype.close = function(callback) {
     return this;
   }
   healthCheck(this);
-  // Datagrams accepted during this tick leave before the socket closes.
-  if (state.qCount > 0) flushSends();
+  // Connected datagrams of this tick leave before the socket closes (node:dgram hands them to
+  // the kernel inside send()); unconnected ones are still "in lookup" in node:dgram's terms,
+  // and a lookup that ends after close() drops its datagram without a callback.
+  if (state.qCount > 0) {
+    dropUnconnected(this);
+    flushSends();
+  }
   state.receiving = false;
   state.open = false;
   updateHold(this);
