@@ -9,7 +9,7 @@ BOOTSTRAP := scripts/bootstrap.sh
 SETUP := scripts/meson-setup.sh
 RUN_TESTS := python3 scripts/run-tests.py
 CLANG_FORMAT ?= $(shell command -v clang-format-14 || command -v clang-format || echo clang-format)
-FORMAT_FILES = $(shell find engine include tests bench examples -type f \
+FORMAT_FILES = $(shell find engine include tests bench examples bindings -type f \
 		 \( -name '*.c' -o -name '*.h' -o -name '*.cc' \) 2>/dev/null | sort) \
 	       $(wildcard *.c *.h *.cc)
 

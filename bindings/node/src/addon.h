@@ -14,12 +14,12 @@
 /* One row of the batch per event, UN_ROW int32 cells (JS reads the same layout, index.js). */
 #define UN_ROW 8
 enum un_kind {
-	UN_MSG = 1,	  /* sock, offset, len, port, src id, size */
-	UN_SEND = 2,	  /* sock, req id, status, bytes */
+	UN_MSG = 1,       /* sock, offset, len, port, src id, size */
+	UN_SEND = 2,      /* sock, req id, status, bytes */
 	UN_LISTENING = 3, /* sock */
-	UN_CLOSED = 4,	  /* sock: the C socket is gone (its close completed) */
-	UN_CONNECT = 5,	  /* sock, status */
-	UN_ERROR = 6,	  /* sock, code, error record index */
+	UN_CLOSED = 4,    /* sock: the C socket is gone (its close completed) */
+	UN_CONNECT = 5,   /* sock, status */
+	UN_ERROR = 6,     /* sock, code, error record index */
 };
 
 /* Payload bytes per batch before an early flush: 1 MiB holds 16 full-size 64 KiB datagrams or
@@ -98,8 +98,7 @@ void un_embed_stop(struct un_state *st);
 void un_set_ref(struct un_state *st, bool on);
 void un_mark_dirty(struct un_state *st);
 int32_t *un_row(struct un_state *st, enum un_kind kind, int32_t sock);
-void un_on_message(udg_socket *s, const void *data, size_t len, const udg_rinfo *rinfo,
-		   void *user);
+void un_on_message(udg_socket *s, const void *data, size_t len, const udg_rinfo *rinfo, void *user);
 void un_flush(struct un_state *st);
 
 /* methods.c: helpers shared with loop.c. */

@@ -199,8 +199,7 @@ static int32_t src_id(struct un_state *st, const udg_rinfo *ri)
 	return (int32_t)i;
 }
 
-void un_on_message(udg_socket *s, const void *data, size_t len, const udg_rinfo *rinfo,
-		   void *user)
+void un_on_message(udg_socket *s, const void *data, size_t len, const udg_rinfo *rinfo, void *user)
 {
 	struct un_sock *us = user;
 	struct un_state *st = us->st;

@@ -9,10 +9,10 @@
 #include <netinet/in.h>
 #include "addon.h"
 
-#define ARGS(n)                                                                                  \
-	size_t argc = (n);                                                                       \
-	napi_value argv[(n) > 0 ? (n) : 1];                                                      \
-	struct un_state *st;                                                                     \
+#define ARGS(n)                             \
+	size_t argc = (n);                  \
+	napi_value argv[(n) > 0 ? (n) : 1]; \
+	struct un_state *st;                \
 	napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&st)
 
 /* Datagrams sent per handle scope in sendBatch (each piece costs one handle). */
@@ -135,7 +135,8 @@ static void on_send_done(udg_socket *s, int status, size_t bytes, void *user)
 	r[4] = (int32_t)bytes;
 }
 
-/* ---- Sockets ---------------------------------------------------------------------------------- */
+/* ---- Sockets ----------------------------------------------------------------------------------
+ */
 
 static int32_t sock_slot(struct un_state *st)
 {
@@ -188,9 +189,9 @@ static napi_value m_create(napi_env env, napi_callback_info info)
 	return num(env, id);
 }
 
-#define SOCK_OR_RETURN(idx)                                                                      \
-	struct un_sock *us = un_sock_get(st, arg_i32(env, argv[idx]));                           \
-	if (!us)                                                                                 \
+#define SOCK_OR_RETURN(idx)                                            \
+	struct un_sock *us = un_sock_get(st, arg_i32(env, argv[idx])); \
+	if (!us)                                                       \
 	return num(env, UDG_ERR_SOCKET_DGRAM_NOT_RUNNING)
 
 /* bind(id, address, port, fd) -> 0 | code; 'listening' or 'error' follows in a batch. */
@@ -291,8 +292,8 @@ static napi_value m_mcast_iface(napi_env env, napi_callback_info info)
 	ARGS(2);
 	SOCK_OR_RETURN(0);
 	char ifc[UDG_ADDRSTRLEN * 2];
-	return num(env, udg_socket_set_multicast_interface(us->s,
-							   arg_str(env, argv[1], ifc, sizeof(ifc))));
+	return num(env, udg_socket_set_multicast_interface(
+				us->s, arg_str(env, argv[1], ifc, sizeof(ifc))));
 }
 
 /* membership(id, add, source|null, group, iface|null) */
