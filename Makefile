@@ -9,7 +9,7 @@ BOOTSTRAP := scripts/bootstrap.sh
 SETUP := scripts/meson-setup.sh
 RUN_TESTS := python3 scripts/run-tests.py
 CLANG_FORMAT ?= $(shell command -v clang-format-14 || command -v clang-format || echo clang-format)
-FORMAT_FILES = $(shell find engine include tests bench examples -type f \
+FORMAT_FILES = $(shell find engine include tests bench examples bindings -type f \
 		 \( -name '*.c' -o -name '*.h' -o -name '*.cc' \) 2>/dev/null | sort) \
 	       $(wildcard *.c *.h *.cc)
 
@@ -19,7 +19,8 @@ ASAN_OPTIONS ?= abort_on_error=1:halt_on_error=1:detect_leaks=1:strict_string_ch
 UBSAN_OPTIONS ?= abort_on_error=1:halt_on_error=1:print_stacktrace=1
 export ASAN_OPTIONS UBSAN_OPTIONS
 
-.PHONY: all test bench asan werror stress fuzz valgrind tsan format format-check clean
+.PHONY: all test bench asan werror stress fuzz valgrind tsan format format-check clean node \
+	node-conformance
 
 # Build the debug-optimized tree without running anything.
 all:
@@ -33,6 +34,19 @@ test:
 	@$(SETUP) build
 	@$(NINJA) -C build
 	@$(RUN_TESTS) build --summary-file build/test-summary.txt
+
+# The Node.js addon (bindings/node/): build/bindings/node/udg.node, found by require('udg') when
+# bindings/node is installed with npm (docs/node.md).
+node:
+	@$(BOOTSTRAP)
+	@$(SETUP) build -Dnode=enabled
+	@$(NINJA) -C build bindings/node/udg.node
+	@echo "node: built build/bindings/node/udg.node; npm install $(CURDIR)/bindings/node"
+
+# Node's own test/parallel/test-dgram-*.js (fetched from Debian's nodejs source package into
+# build/node-tests/) run against the addon; ends with "N passed, N failed, N skipped".
+node-conformance: node
+	@bash scripts/node-conformance.sh build
 
 # The loopback benchmark suite on a release build; QUICK=1 for a short run; SCENARIOS=a,b
 # runs only those scenarios (sink, echo, latency, send, shards).

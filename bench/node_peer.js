@@ -1,9 +1,21 @@
-// bench/node_peer.js — the Node.js peer of the loopback benchmark: node:dgram used the ordinary
-// way (a 'message' listener; send() without callbacks). Roles: sink, echo, send; same arguments
-// and one JSON result line as the C role programs. It must stay plain Node: no native addons.
+// bench/node_peer.js — the Node.js peer of the loopback benchmark: a dgram module used the
+// ordinary way (a 'message' listener; send() without callbacks). Roles: sink, echo, send; same
+// arguments and one JSON result line as the C role programs. `--module node:dgram` (the
+// default) measures Node's own dgram; `--module PATH` loads a drop-in such as udg's
+// bindings/node, so both run the very same code.
 'use strict';
 
-const dgram = require('node:dgram');
+// --addon PATH: the compiled addon a drop-in should load (udg's load.js reads UDG_NODE_ADDON).
+(() => {
+  const i = process.argv.indexOf('--addon');
+  if (i > 0) process.env.UDG_NODE_ADDON = process.argv.splice(i, 2)[1];
+})();
+const moduleName = (() => {
+  const i = process.argv.indexOf('--module');
+  return i > 0 ? process.argv.splice(i, 2)[1] : 'node:dgram';
+})();
+const dgram = require(moduleName);
+const IMPL = moduleName === 'node:dgram' ? 'node' : 'udg-node';
 
 const BATCH = 64; // sends per turn of the event loop, like the C senders' clock checks
 const IDLE_MS = 150; // BENCH_IDLE_MS in bench_common.h
@@ -33,7 +45,7 @@ const cpuNs = () => {
 const nowNs = () => Number(process.hrtime.bigint());
 
 function finish(a, role, fields) {
-  const out = { impl: 'node', version: process.version, role, size: a.size, ...fields };
+  const out = { impl: IMPL, version: process.version, role, size: a.size, ...fields };
   out.cpu_total_ns = cpuNs();
   const ru = process.resourceUsage();
   out.vcsw = ru.voluntaryContextSwitches;

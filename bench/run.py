@@ -23,7 +23,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
-IMPLS = ["mmsg", "epoll", "libuv", "node", "udg"]
+IMPLS = ["mmsg", "epoll", "libuv", "node", "udg", "udg-node"]
 SCENARIOS = ["sink", "echo", "latency", "send", "shards"]
 SIZES = [64, 512, 1400]
 FULL_REPS = 3          # a full run: every impl, scenario and size, FULL_REPS x FULL_DURATION_S
@@ -198,6 +198,9 @@ class Suite:
         self.udg_probe = {}
         self.impls = self.available_impls()
 
+    def node_addon(self):
+        return os.path.join(self.args.build_dir, "bindings", "node", "udg.node")
+
     def exe(self, name):
         return os.path.join(self.bindir, name)
 
@@ -207,6 +210,11 @@ class Suite:
             if impl == "node":
                 if not self.node:
                     self.notes.append("node: not installed (node not on PATH), skipped")
+                    continue
+            elif impl == "udg-node":
+                # udg's Node addon (bindings/node) driven by the same node_peer.js
+                if not self.node or not os.path.exists(self.node_addon()):
+                    self.notes.append(f"udg-node: {self.node_addon()} not built, skipped")
                     continue
             elif not os.access(self.exe("bench_" + impl), os.X_OK):
                 self.notes.append(f"{impl}: {self.exe('bench_' + impl)} not built, skipped")
@@ -237,6 +245,10 @@ class Suite:
                 "--duration", str(self.args.duration), "--rcvbuf", str(RCVBUF)]
         if impl == "node":
             return [self.node, os.path.join(HERE, "node_peer.js")] + rest
+        if impl == "udg-node":
+            return [self.node, os.path.join(HERE, "node_peer.js"),
+                    "--module", os.path.join(ROOT, "bindings", "node"),
+                    "--addon", self.node_addon()] + rest
         return [self.exe("bench_" + impl)] + rest
 
     def driver_argv(self, role, port, size):
@@ -676,7 +688,7 @@ def chart(records, impls, sizes, path, title):
         "set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 1 lc rgb 'black'",
     ]
     colors = {"mmsg": "#999999", "epoll": "#4477aa", "libuv": "#228833", "node": "#ccbb44",
-              "udg": "#ee6677"}
+              "udg": "#ee6677", "udg-node": "#aa3377"}
     for block, ptitle, lo, hi in plots:
         script.append(f"set title '{ptitle}'")
         script.append(f"set yrange [{lo}:{hi}]")

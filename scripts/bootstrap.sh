@@ -18,9 +18,14 @@ packages=(
 	clang libclang-rt-14-dev              # make fuzz (libFuzzer), make tsan
 	clang-format-14                       # make format, make format-check
 	iproute2                              # network namespaces for multicast/stress tests
+	nodejs                                # bindings/node/ (the addon, its tests, bench peers)
 )
-if [[ "${1:-}" == bench ]]; then
-	packages+=(nodejs) # bench/node_peer.js: Node's own dgram, the behaviour udg copies
+# Node-API headers for bindings/node/: a nodejs package that ships /usr/include/node (as
+# NodeSource's does) needs nothing more; Debian's own nodejs leaves them to libnode-dev, which is
+# asked for only once nodejs is in (installing it next to another nodejs would conflict).
+if dpkg-query -W -f='${Status}' nodejs 2>/dev/null | grep -q 'install ok installed' &&
+	[[ ! -f /usr/include/node/node_api.h ]]; then
+	packages+=(libnode-dev)
 fi
 
 missing=()
@@ -48,4 +53,8 @@ export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	"${missing[@]}" >/dev/null
+if [[ ! -f /usr/include/node/node_api.h ]] && ! dpkg-query -W libnode-dev >/dev/null 2>&1; then
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		libnode-dev >/dev/null
+fi
 echo "bootstrap: done"

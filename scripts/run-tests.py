@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """scripts/run-tests.py — runs the meson tests of one build directory and counts test cases.
 
-Criterion programs are run with --tap and every test case in them counts; any other program
-counts as one test (exit 0 pass, 77 skip, anything else fail). A program that crashes, times
+Criterion programs are run with --tap and every test case in them counts; so does every
+top-level case of a program registered with meson's `protocol : 'tap'` (TAP on stdout, e.g.
+`node --test --test-reporter=tap`); any other program counts as one test (exit 0 pass, 77 skip, anything else fail). A program that crashes, times
 out or exits non-zero without a failing case counts as one more failure. Prints the failures'
 names and output, then, as the very last line, "N passed, N failed, N skipped".
 Each program's full output is kept in BUILD_DIR/test-logs/NAME.log. Never builds anything and
@@ -134,6 +135,8 @@ def run_one(t, args, logdir):
 	with open(os.path.join(logdir, t["name"] + ".log"), "w") as f:
 		f.write(output)
 	prog = t["name"]
+	if not crit and t.get("protocol") == "tap":
+		return tap_result(res, prog, parse_tap(output, res), status, timeout), output
 	if not crit:
 		if status == 0:
 			res.passed += 1
@@ -160,6 +163,22 @@ def run_one(t, args, logdir):
 	return res, output
 
 
+def tap_result(res, prog, seen_plan, status, timeout):
+	"""Adds the program-level failures of a TAP program (missing results, crash, timeout)."""
+	seen, plan = seen_plan
+	if plan is not None and seen < plan:
+		res.failed.append((prog, "%d of %d tests never reported a result\n" % (plan - seen, plan)))
+	if status is None:
+		res.failed.append((prog, "timed out after %ds and was killed\n" % timeout))
+	elif status == SKIP_EXIT and seen == 0:
+		res.skipped.append((prog, "exit status 77"))
+	elif status != 0 and not res.failed:
+		res.failed.append((prog, "%s, with no failing test case reported\n" % describe(status)))
+	elif seen == 0 and not res.failed:
+		res.failed.append((prog, "reported no TAP results\n"))
+	return res
+
+
 def describe(status):
 	if status < 0:
 		try:
@@ -172,7 +191,7 @@ def describe(status):
 def main():
 	ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 	ap.add_argument("build_dir")
-	ap.add_argument("--suite", action="append", help="meson suite(s) to run (default: unit, api)")
+	ap.add_argument("--suite", action="append", help="meson suite(s) to run (default: unit, api, node)")
 	ap.add_argument("--wrapper", default=os.environ.get("UDG_TEST_WRAPPER", ""),
 			help="command to run each test program under (e.g. 'valgrind -q')")
 	ap.add_argument("--timeout-multiplier", type=float,
@@ -180,7 +199,7 @@ def main():
 	ap.add_argument("--summary-file", help="also write 'passed failed skipped' here")
 	args = ap.parse_args()
 	args.wrapper = shlex.split(args.wrapper)
-	suites = args.suite or ["unit", "api"]
+	suites = args.suite or ["unit", "api", "node"]
 
 	tests = load_tests(args.build_dir, suites)
 	total = Result()
