@@ -28,12 +28,23 @@ all:
 	@$(SETUP) build
 	@$(NINJA) -C build
 
-# Unit tests (Criterion, suite 'unit') and API checks (suite 'api') on build/.
+# Unit tests (Criterion, suite 'unit'), API checks ('api') and the Node addon's tests ('node')
+# on build/, on the io_uring backend; then the unit suite again on the epoll backend, and once
+# more under a seccomp filter that denies io_uring (the automatic choice must fall back).
+# The closing line counts all three runs.
 test:
 	@$(BOOTSTRAP)
 	@$(SETUP) build
 	@$(NINJA) -C build
-	@$(RUN_TESTS) build --summary-file build/test-summary.txt
+	@echo "---- backend io_uring ----"
+	@UDG_BACKEND=uring $(RUN_TESTS) build --summary-file build/test-summary-uring.txt || true
+	@echo "---- backend epoll ----"
+	@UDG_BACKEND=epoll $(RUN_TESTS) build --suite unit --summary-file build/test-summary-epoll.txt || true
+	@echo "---- io_uring denied by seccomp, automatic backend ----"
+	@env -u UDG_BACKEND $(RUN_TESTS) build --suite unit --wrapper $(CURDIR)/build/tests/deny-io-uring \
+		--summary-file build/test-summary-seccomp.txt || true
+	@python3 scripts/sum-summaries.py build/test-summary.txt build/test-summary-uring.txt \
+		build/test-summary-epoll.txt build/test-summary-seccomp.txt
 
 # The Node.js addon (bindings/node/): build/bindings/node/udg.node, found by require('udg') when
 # bindings/node is installed with npm (docs/node.md).
