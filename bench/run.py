@@ -23,7 +23,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
-IMPLS = ["mmsg", "epoll", "libuv", "node", "udg", "udg-node"]
+IMPLS = ["mmsg", "epoll", "libuv", "node", "udg", "udg-epoll", "udg-node"]
 SCENARIOS = ["sink", "echo", "latency", "send", "shards"]
 SIZES = [64, 512, 1400]
 FULL_REPS = 3          # a full run: every impl, scenario and size, FULL_REPS x FULL_DURATION_S
@@ -211,6 +211,11 @@ class Suite:
                 if not self.node:
                     self.notes.append("node: not installed (node not on PATH), skipped")
                     continue
+            elif impl == "udg-epoll":
+                # the same bench_udg program on udg's epoll backend (UDG_BACKEND=epoll)
+                if not os.access(self.exe("bench_udg"), os.X_OK):
+                    self.notes.append("udg-epoll: bench_udg not built, skipped")
+                    continue
             elif impl == "udg-node":
                 # udg's Node addon (bindings/node) driven by the same node_peer.js
                 if not self.node or not os.path.exists(self.node_addon()):
@@ -245,6 +250,8 @@ class Suite:
                 "--duration", str(self.args.duration), "--rcvbuf", str(RCVBUF)]
         if impl == "node":
             return [self.node, os.path.join(HERE, "node_peer.js")] + rest
+        if impl == "udg-epoll":
+            return ["env", "UDG_BACKEND=epoll", self.exe("bench_udg")] + rest
         if impl == "udg-node":
             return [self.node, os.path.join(HERE, "node_peer.js"),
                     "--module", os.path.join(ROOT, "bindings", "node"),
@@ -688,7 +695,7 @@ def chart(records, impls, sizes, path, title):
         "set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 1 lc rgb 'black'",
     ]
     colors = {"mmsg": "#999999", "epoll": "#4477aa", "libuv": "#228833", "node": "#ccbb44",
-              "udg": "#ee6677", "udg-node": "#aa3377"}
+              "udg": "#ee6677", "udg-epoll": "#ee9977", "udg-node": "#aa3377"}
     for block, ptitle, lo, hi in plots:
         script.append(f"set title '{ptitle}'")
         script.append(f"set yrange [{lo}:{hi}]")

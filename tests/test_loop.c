@@ -15,7 +15,9 @@
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <sys/prctl.h>
+#include <sys/time.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -875,5 +877,38 @@ Test(loop, a_nonblocking_run_hands_the_sends_its_callbacks_queued_to_the_kernel)
 	cr_assert_eq(udg_socket_close(echo, NULL, NULL), 0);
 	cr_assert_eq(udg_socket_close(client, NULL, NULL), 0);
 	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+static udg_loop *signal_loop;
+
+static void stop_from_handler(int sig)
+{
+	(void)sig;
+	udg_loop_stop(signal_loop);
+}
+
+/* udg_loop_stop is the documented way out of a signal handler: it must end a run blocked in
+ * the kernel, with nothing else ready, and leave the loop usable. */
+Test(loop, a_stop_from_a_signal_handler_ends_a_blocked_run)
+{
+	udg_loop *loop = new_loop();
+	udg_timer *t;
+	int fired = 0;
+	cr_assert_eq(udg_timer_new(loop, &t), 0);
+	cr_assert_eq(udg_timer_start(t, 60000 * MS, 0, count_cb, &fired), 0); /* keeps it alive */
+	signal_loop = loop;
+	struct sigaction sa = { .sa_handler = stop_from_handler };
+	struct sigaction old;
+	cr_assert_eq(sigaction(SIGALRM, &sa, &old), 0);
+	struct itimerval it = { .it_value = { .tv_usec = 20000 } };
+	cr_assert_eq(setitimer(ITIMER_REAL, &it, NULL), 0);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 1, "stopped with the timer still alive");
+	sigaction(SIGALRM, &old, NULL);
+	cr_assert_eq(fired, 0);
+	cr_assert_eq(udg_timer_start(t, 1 * MS, 0, count_cb, &fired), 0);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	cr_assert_eq(fired, 1);
+	udg_timer_free(t);
 	cr_assert_eq(udg_loop_close(loop), 0);
 }

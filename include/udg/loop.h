@@ -120,7 +120,7 @@ UDG_EXPORT int udg_loop_close(udg_loop *loop);
 UDG_EXPORT int udg_loop_run(udg_loop *loop, udg_run_mode mode);
 
 /* Make the current (or next) udg_loop_run() return after the iteration in progress.
- * Safe from any thread; wakes a blocked loop. */
+ * Safe from any thread and async-signal-safe (no lock, no allocation); wakes a blocked loop. */
 UDG_EXPORT void udg_loop_stop(udg_loop *loop);
 
 /* Run fn(arg) on the loop's thread, in post order, during a later iteration. Safe from any
