@@ -330,7 +330,10 @@ static int bind_start(udg_socket *s, int port, const char *address)
 	} else if (kind == -EINVAL) {
 		bind_failed(s, -EINVAL, "bind", s->pending_host, port);
 	} else {
-		int r = udg__lookup_start(s, &s->lookup, s->pending_host, port, bind_lookup_done);
+		/* The caller's text, not the copy: a name too long for the copy still reaches
+		 * the resolver whole (and fails there, as in Node). */
+		int r = udg__lookup_start(s, &s->lookup, wildcard ? s->pending_host : address, port,
+					  bind_lookup_done);
 		if (r != 0) {
 			s->bind_state = UDG__UNBOUND;
 			update_active(s);
@@ -582,7 +585,8 @@ UDG_EXPORT int udg_socket_connect(udg_socket *s, int port, const char *address, 
 			return 0; /* the implicit bind failed and reported it */
 	}
 	if (kind == 1) {
-		r = udg__lookup_start(s, req, s->connect_host, port, connect_lookup_done);
+		r = udg__lookup_start(s, req, has_address ? address : s->connect_host, port,
+				      connect_lookup_done);
 		if (r != 0) {
 			s->conn_state = UDG__DISCONNECTED;
 			s->connect_queued = false;
@@ -744,7 +748,7 @@ static void custom_lookup_tick(struct udg__tick *t)
 	req->pending = false;
 	req->custom = false;
 	s->inflight--;
-	req->done(req);
+	udg__lookup_deliver(req);
 	udg__socket_op_done(s);
 }
 
@@ -761,6 +765,13 @@ int udg__lookup_start(udg_socket *s, struct udg_lookup_req *req, const char *hos
 	req->answered = false;
 	if (!host || !host[0])
 		host = s->family == AF_INET ? "127.0.0.1" : "::1";
+	/* Kept for done(): a failed lookup's 'error' names the host, and a send's text belongs to
+	 * its caller only during the call. Lookups are the cold path: they allocate anyway. */
+	req->host = strdup(host);
+	if (!req->host) {
+		req->pending = false;
+		return -ENOMEM;
+	}
 	if (s->opts.lookup) {
 		/* The user's resolver holds req until udg_lookup_done: the socket stays until
 		 * then, even when closed. */
@@ -772,9 +783,23 @@ int udg__lookup_start(udg_socket *s, struct udg_lookup_req *req, const char *hos
 	req->custom = false;
 	req->pending = false; /* udg__resolve_start() marks it pending (and asserts it was not) */
 	int r = udg__resolve_start(s->loop, req, host);
-	if (r != 0)
+	if (r != 0) {
 		req->pending = false;
+		free(req->host);
+		req->host = NULL;
+	}
 	return r;
+}
+
+void udg__lookup_deliver(struct udg_lookup_req *req)
+{
+	char *host = req->host;
+
+	/* Detached first: done() may start another lookup on the same request. */
+	req->host = NULL;
+	req->name = host;
+	req->done(req);
+	free(host);
 }
 
 void udg__lookup_cancel(udg_socket *s, struct udg_lookup_req *req)
@@ -783,6 +808,8 @@ void udg__lookup_cancel(udg_socket *s, struct udg_lookup_req *req)
 		return; /* a custom resolver still answers; the done callback sees `closing` */
 	udg__resolve_cancel(req);
 	req->pending = false;
+	free(req->host);
+	req->host = NULL;
 }
 
 UDG_EXPORT int udg_lookup_done(udg_lookup_req *req, int status, const char *address)
