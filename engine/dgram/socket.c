@@ -145,10 +145,11 @@ static void connect_tick(struct udg__tick *t)
 
 	s->connect_cb = NULL;
 	s->inflight--;
-	/* A failed connect stays CONNECTING until reported, as in Node: connect() meanwhile is
-	 * IS_CONNECTED, so only one connect is ever in flight. */
-	if (status != 0)
-		s->conn_state = UDG__DISCONNECTED;
+	/* The one place a connect ends. Until its outcome is delivered the socket is CONNECTING
+	 * for every call (Node's state until 'connect'): connect() is IS_CONNECTED, so only one
+	 * connect is ever in flight; remoteAddress() and disconnect() are NOT_CONNECTED; send()
+	 * is an unconnected send and needs a port. connect(2) itself already ran. */
+	s->conn_state = status == 0 ? UDG__CONNECTED : UDG__DISCONNECTED;
 	if (!s->closing) {
 		if (status == 0) {
 			if (s->opts.on_connect)
@@ -518,9 +519,7 @@ static void do_connect(udg_socket *s)
 		status = -errno;
 	else
 		status = s->connect_status;
-	if (status == 0)
-		s->conn_state = UDG__CONNECTED; /* a failure is applied by connect_tick */
-	s->connect_status = status;
+	s->connect_status = status; /* the state changes when connect_tick delivers it */
 	s->inflight++;
 	udg__tick_queue(s->loop, &s->ev_connect, connect_tick);
 }
@@ -607,9 +606,8 @@ UDG_EXPORT int udg_socket_disconnect(udg_socket *s)
 	int r = udg__socket_check(s);
 	if (r != 0)
 		return r;
-	/* Until 'connect' is delivered the connect is in progress, as Node's CONNECTING. */
-	if (s->conn_state != UDG__CONNECTED || s->ev_connect.queued)
-		return UDG_ERR_SOCKET_DGRAM_NOT_CONNECTED;
+	if (s->conn_state != UDG__CONNECTED)
+		return UDG_ERR_SOCKET_DGRAM_NOT_CONNECTED; /* also while CONNECTING (Node rule 49) */
 	struct sockaddr unspec = { .sa_family = AF_UNSPEC };
 	if (connect(s->fd, &unspec, sizeof(unspec)) != 0)
 		return -errno;
