@@ -1,8 +1,9 @@
 /* tests/test_bad_input.c — one table: every public function fed NULL handles, NULL buffers with
- * a length, oversized lengths, out-of-range ports, malformed or wrong-family addresses, and calls
- * on a closed socket. Each row names the code it must return; after each row nothing may have
- * changed: bound/connected state, local and remote address, send queue, errno, no callback, and
- * the loop still closes with 0. Fuzzing regressions live here too (rows marked "fuzz:"). */
+ * a length, oversized lengths, out-of-range ports, malformed or wrong-family addresses (both
+ * reported asynchronously, as Node does), and calls on a closed socket. Each row names the code it
+ * must return; after each row nothing may have changed: bound/connected state, local and remote
+ * address, send queue, errno, no callback, and the loop still closes with 0. Fuzzing regressions
+ * live here too (rows marked "fuzz:"). */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>

@@ -607,7 +607,8 @@ UDG_EXPORT int udg_socket_disconnect(udg_socket *s)
 	if (r != 0)
 		return r;
 	if (s->conn_state != UDG__CONNECTED)
-		return UDG_ERR_SOCKET_DGRAM_NOT_CONNECTED; /* also while CONNECTING (Node rule 49) */
+		return UDG_ERR_SOCKET_DGRAM_NOT_CONNECTED; /* also while CONNECTING (Node rule 49)
+							    */
 	struct sockaddr unspec = { .sa_family = AF_UNSPEC };
 	if (connect(s->fd, &unspec, sizeof(unspec)) != 0)
 		return -errno;
