@@ -29,6 +29,10 @@ int bind_port(udg_socket *s, const char *address);
  * last line of a test, so every test ends with udg_loop_close(loop) == 0. */
 void close_all(udg_loop *loop, udg_socket **socks, size_t n);
 
+/* What the system resolver answers for a name that does not exist: ENOTFOUND, or EAI_AGAIN
+ * where no DNS server answers at all. */
+#define LOOKUP_FAILED(code) ((code) == UDG_ERR_ENOTFOUND || (code) == UDG_ERR_EAI_AGAIN)
+
 /* RUN_UNTIL's waking timer callback: does nothing, the wakeup is the point. */
 void run_until_wake_up(udg_timer *t, void *user);
 

@@ -110,14 +110,20 @@ Test(bind, ports_outside_0_to_65535_are_bad_port_and_change_nothing)
 	bo.port = 70000;
 	cr_assert_eq(udg_socket_bind_ex(s, &bo, bound_cb, &e), UDG_ERR_SOCKET_BAD_PORT);
 	cr_assert_eq(udg_socket_bind_ex(s, NULL, bound_cb, &e), UDG_ERR_INVALID_ARG_TYPE);
-	/* a malformed literal is refused before the state changes (Node gets stuck here) */
-	cr_assert_eq(udg_socket_bind(s, 0, "256.1.1.1", bound_cb, &e), UDG_ERR_INVALID_ARG_VALUE);
 	udg_address a;
+	cr_assert_eq(udg_socket_address(s, &a), -EBADF, "still unbound");
+	/* A malformed literal is a name for the resolver, as in Node: its failure is an 'error'
+	 * and leaves the socket unbound and bindable. */
+	cr_assert_eq(udg_socket_bind(s, 0, "256.1.1.1", bound_cb, &e), 0);
+	RUN_UNTIL(loop, e.error == 1);
+	cr_assert(LOOKUP_FAILED(e.err.code), "%s", udg_err_name(e.err.code));
+	cr_assert_str_eq(e.err_syscall, "getaddrinfo");
+	cr_assert_str_eq(e.err_address, "256.1.1.1");
 	cr_assert_eq(udg_socket_address(s, &a), -EBADF, "still unbound");
 	cr_assert_eq(udg_socket_bind(s, 0, "127.0.0.1", bound_cb, &e), 0);
 	RUN_UNTIL(loop, e.bound == 1);
 	cr_assert_eq(e.listening, 1);
-	cr_assert_eq(e.error, 0);
+	cr_assert_eq(e.error, 1);
 	close_all(loop, &s, 1);
 }
 

@@ -375,3 +375,58 @@ Test(connect, disconnect_before_connect_was_reported_is_not_connected)
 	cr_assert_eq(ec.connect, 2);
 	close_all(loop, s, 2);
 }
+
+/* One state, every call agreeing: from connect() until 'connect' is delivered the socket is
+ * CONNECTING (Node's model), even when the peer is a literal and connect(2) already ran. */
+static void connecting_state_checks(udg_socket *c, struct ev *ep, int port)
+{
+	udg_address a;
+
+	cr_assert_eq(udg_socket_remote_address(c, &a), UDG_ERR_SOCKET_DGRAM_NOT_CONNECTED);
+	cr_assert_eq(udg_socket_disconnect(c), UDG_ERR_SOCKET_DGRAM_NOT_CONNECTED);
+	cr_assert_eq(udg_socket_send(c, "x", 1, 0, NULL, NULL, NULL), UDG_ERR_SOCKET_BAD_PORT,
+		     "a port-less send is an unconnected send with no port");
+	cr_assert_eq(udg_socket_connect(c, port, NULL, NULL, NULL),
+		     UDG_ERR_SOCKET_DGRAM_IS_CONNECTED);
+	/* An explicit destination is still an ordinary unconnected send, as in Node. */
+	cr_assert_eq(udg_socket_send(c, "abc", 3, port, "127.0.0.1", sent_ok_cb, ep), 0);
+}
+
+static void connected_state_checks(udg_socket *c, struct ev *ec, int port)
+{
+	udg_address a;
+
+	cr_assert_eq(ec->connect, 1);
+	cr_assert_eq(ec->cb_status, 0);
+	cr_assert_eq(udg_socket_remote_address(c, &a), 0);
+	cr_assert_str_eq(a.address, "127.0.0.1");
+	cr_assert_eq(a.port, port);
+	cr_assert_eq(udg_socket_send(c, "x", 1, port, NULL, NULL, NULL),
+		     UDG_ERR_SOCKET_DGRAM_IS_CONNECTED);
+	cr_assert_eq(udg_socket_send(c, "defg", 4, 0, NULL, sent_ok_cb, ec), 0);
+}
+
+Test(connect, a_literal_connect_is_connecting_for_every_call_until_connect_is_delivered)
+{
+	udg_loop *loop = new_loop();
+	struct ev ep = { 0 }, ec = { 0 }, eu = { 0 };
+	udg_socket *s[3] = { new_socket(loop, UDG_UDP4, &ep), new_socket(loop, UDG_UDP4, &ec),
+			     new_socket(loop, UDG_UDP4, &eu) };
+	int port = bind_port(s[0], "127.0.0.1");
+	bind_port(s[1], "127.0.0.1");
+
+	/* s[1] is bound (connect(2) runs inside the call); s[2] binds implicitly first. */
+	cr_assert_eq(udg_socket_connect(s[1], port, "127.0.0.1", status_cb, &ec), 0);
+	cr_assert_eq(udg_socket_connect(s[2], port, "127.0.0.1", status_cb, &eu), 0);
+	connecting_state_checks(s[1], &ep, port);
+	connecting_state_checks(s[2], &ep, port);
+	RUN_UNTIL(loop, ec.cb == 1 && eu.cb == 1 && ep.message == 2);
+	cr_assert_eq(ep.len, 3, "the unconnected sends made while connecting arrived");
+
+	connected_state_checks(s[1], &ec, port);
+	connected_state_checks(s[2], &eu, port);
+	RUN_UNTIL(loop, ep.message == 4 && ec.sent_ok == 1 && eu.sent_ok == 1);
+	cr_assert_eq(ep.len, 4);
+	cr_assert_eq(udg_socket_disconnect(s[1]), 0, "connected: disconnect agrees");
+	close_all(loop, s, 3);
+}

@@ -96,11 +96,14 @@ Test(dgram_errors, bad_port_for_send_connect_and_bind)
 	cr_assert_eq(udg_socket_connect(s, 65536, NULL, NULL, NULL), UDG_ERR_SOCKET_BAD_PORT);
 	cr_assert_eq(udg_socket_bind(s, -1, NULL, NULL, NULL), UDG_ERR_SOCKET_BAD_PORT);
 	cr_assert_eq(udg_socket_bind(s, 65536, NULL, NULL, NULL), UDG_ERR_SOCKET_BAD_PORT);
-	cr_assert_eq(udg_socket_bind(s, 65535, "256.0.0.1", NULL, NULL), UDG_ERR_INVALID_ARG_VALUE,
-		     "65535 is a valid port; the address is not");
 	cr_assert_str_eq(udg_err_name(UDG_ERR_SOCKET_BAD_PORT), "ERR_SOCKET_BAD_PORT");
 	udg_loop_run(loop, UDG_RUN_NOWAIT);
 	cr_assert_eq(e.listening + e.error, 0, "nothing happened");
+	cr_assert_eq(udg_socket_bind(s, 65535, "256.0.0.1", NULL, NULL), 0,
+		     "65535 is a valid port; the address is for the resolver");
+	RUN_UNTIL(loop, e.error == 1);
+	cr_assert(LOOKUP_FAILED(e.err.code), "%s", udg_err_name(e.err.code));
+	cr_assert_eq(e.listening, 0);
 	close_all(loop, &s, 1);
 }
 
@@ -257,20 +260,114 @@ Test(dgram_errors, invalid_fd_type_for_a_tcp_fd)
 	close_all(loop, &s, 1);
 }
 
-Test(dgram_errors, invalid_arg_value_for_malformed_addresses)
+/* Node hands every string that is not a strict IP literal to dns.lookup, so "256.1.1.1",
+ * "1.2.3.999" and "-" fail with ENOTFOUND (syscall getaddrinfo, the host named) through the
+ * callback or 'error', never synchronously. Each call form on its own socket: send and connect
+ * also bind implicitly first. */
+Test(dgram_errors, malformed_literals_fail_through_the_resolver_for_send_connect_bind)
+{
+	udg_loop *loop = new_loop();
+	struct ev es = { 0 }, esn = { 0 }, ec = { 0 }, ecn = { 0 }, eb = { 0 };
+	udg_socket *s[5] = { new_socket(loop, UDG_UDP4, &es), new_socket(loop, UDG_UDP6, &esn),
+			     new_socket(loop, UDG_UDP4, &ec), new_socket(loop, UDG_UDP4, &ecn),
+			     new_socket(loop, UDG_UDP4, &eb) };
+
+	cr_assert_eq(udg_socket_send(s[0], "x", 1, 9, "256.1.1.1", sent_cb, &es), 0);
+	cr_assert_eq(udg_socket_send(s[1], "x", 1, 9, "::1::2", NULL, NULL), 0);
+	cr_assert_eq(udg_socket_connect(s[2], 9, "1.2.3.999", status_cb, &ec), 0);
+	cr_assert_eq(udg_socket_connect(s[3], 9, "-", NULL, NULL), 0);
+	cr_assert_eq(udg_socket_bind(s[4], 0, "-", status_cb, &eb), 0);
+	cr_assert_eq(es.sent + ec.cb + eb.cb + esn.error + ecn.error + eb.error, 0,
+		     "nothing is reported inside the calls");
+	RUN_UNTIL(loop,
+		  es.sent == 1 && esn.error == 1 && ec.cb == 1 && ecn.error == 1 && eb.error == 1);
+
+	cr_assert(LOOKUP_FAILED(es.sent_status), "send cb: %s", udg_err_name(es.sent_status));
+	cr_assert_eq(es.error, 0, "a send with a callback reports there only");
+	cr_assert_eq(es.listening, 1, "the implicit bind itself succeeded");
+	cr_assert(LOOKUP_FAILED(esn.err.code), "send 'error': %s", udg_err_name(esn.err.code));
+	cr_assert_str_eq(esn.err_syscall, "getaddrinfo");
+	cr_assert_str_eq(esn.err_address, "::1::2", "the 'error' names the host");
+	cr_assert(LOOKUP_FAILED(ec.cb_status), "connect cb: %s", udg_err_name(ec.cb_status));
+	cr_assert_eq(ec.error + ec.connect, 0);
+	cr_assert(LOOKUP_FAILED(ecn.err.code), "connect 'error': %s", udg_err_name(ecn.err.code));
+	cr_assert_str_eq(ecn.err_syscall, "getaddrinfo");
+	cr_assert_str_eq(ecn.err_address, "-");
+	cr_assert(LOOKUP_FAILED(eb.err.code), "bind 'error': %s", udg_err_name(eb.err.code));
+	cr_assert_str_eq(eb.err_syscall, "getaddrinfo");
+	cr_assert_str_eq(eb.err_address, "-");
+	cr_assert_eq(eb.cb + eb.listening, 0, "a failed bind calls no bind callback");
+
+	udg_address a;
+	cr_assert_eq(udg_socket_remote_address(s[2], &a), UDG_ERR_SOCKET_DGRAM_NOT_CONNECTED);
+	cr_assert_eq(udg_socket_address(s[4], &a), -EBADF, "the failed bind left it unbound");
+	close_all(loop, s, 5);
+}
+
+Test(dgram_errors, a_name_longer_than_255_characters_fails_einval_from_getaddrinfo)
 {
 	udg_loop *loop = new_loop();
 	struct ev e = { 0 };
-	udg_socket *s = new_socket(loop, UDG_UDP6, &e);
+	udg_socket *s = new_socket(loop, UDG_UDP4, &e);
+	char name[300];
 
-	cr_assert_eq(udg_socket_send(s, "x", 1, 9, "::1::2", NULL, NULL),
-		     UDG_ERR_INVALID_ARG_VALUE);
-	cr_assert_eq(udg_socket_connect(s, 9, "fe80::1%", NULL, NULL), UDG_ERR_INVALID_ARG_VALUE);
-	cr_assert_eq(udg_socket_bind(s, 0, "1.2.3", NULL, NULL), UDG_ERR_INVALID_ARG_VALUE);
-	udg_address a;
-	cr_assert_eq(udg_socket_address(s, &a), -EBADF);
-	cr_assert_eq(udg_socket_remote_address(s, &a), UDG_ERR_SOCKET_DGRAM_NOT_CONNECTED);
+	memset(name, 'a', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	cr_assert_eq(udg_socket_bind(s, 0, "127.0.0.1", NULL, NULL), 0);
+	cr_assert_eq(udg_socket_send(s, "x", 1, 9, name, NULL, NULL), 0);
+	RUN_UNTIL(loop, e.error == 1);
+	cr_assert_eq(e.err.code, -EINVAL, "libuv's limit, so Node's: %s", udg_err_name(e.err.code));
+	cr_assert_str_eq(e.err_syscall, "getaddrinfo");
+	cr_assert(e.err_has_address && strncmp(e.err_address, "aaaa", 4) == 0);
 	close_all(loop, &s, 1);
+}
+
+Test(dgram_errors, a_failed_send_lookup_names_the_host_with_a_custom_resolver_too)
+{
+	udg_loop *loop = new_loop();
+	struct ev e = { 0 };
+	udg_socket_options o;
+	udg_socket_options_init(&o, UDG_UDP4);
+	o.lookup = lookup_fn;
+	udg_socket *s = new_socket_opts(loop, &o, &e);
+
+	cr_assert_eq(udg_socket_bind(s, 0, "127.0.0.1", NULL, NULL), 0);
+	char host[] = "nowhere.test";
+	cr_assert_eq(udg_socket_send(s, "x", 1, 9, host, NULL, NULL), 0);
+	memset(host, 'X', sizeof(host) - 1); /* the caller's text is only lent for the call */
+	RUN_UNTIL(loop, e.error == 1);
+	cr_assert_eq(e.err.code, UDG_ERR_ENOTFOUND);
+	cr_assert_str_eq(e.err_syscall, "getaddrinfo");
+	cr_assert(e.err_has_address, "the 'error' of a failed lookup names its host");
+	cr_assert_str_eq(e.err_address, "nowhere.test");
+	close_all(loop, &s, 1);
+}
+
+Test(dgram_errors, a_failed_implicit_bind_reports_the_wildcard_it_tried)
+{
+	udg_loop *loop = new_loop();
+	struct ev e4 = { 0 }, e6 = { 0 };
+	udg_socket_options o;
+	udg_socket_options_init(&o, UDG_UDP4);
+	o.ipv6_only = true; /* refused on udp4 at bind time: Node's "bind EINVAL 0.0.0.0" */
+	udg_socket *s[2] = { new_socket_opts(loop, &o, &e4), NULL };
+	udg_socket_options_init(&o, UDG_UDP6);
+	o.lookup = lookup_fn;
+	udg_socket *t = new_socket_opts(loop, &o, &e6);
+	s[1] = t;
+
+	cr_assert_eq(udg_socket_send(s[0], "x", 1, 9, "127.0.0.1", NULL, NULL), 0);
+	cr_assert_eq(udg_socket_send(s[1], "x", 1, 9, "nowhere.test", NULL, NULL), 0);
+	RUN_UNTIL(loop, e4.error == 1 && e6.error == 1);
+	cr_assert_eq(e4.err.code, -EINVAL);
+	cr_assert_str_eq(e4.err_syscall, "bind");
+	cr_assert_str_eq(e4.err_address, "0.0.0.0", "the address the implicit bind tried");
+	cr_assert_eq(e4.err.port, 0, "no port: an ephemeral one was asked for");
+	/* udp6 implicit bind succeeds (its wildcard "::" resolves); the send's lookup fails and
+	 * names its host, not the wildcard. */
+	cr_assert_eq(e6.err.code, UDG_ERR_ENOTFOUND);
+	cr_assert_str_eq(e6.err_address, "nowhere.test");
+	close_all(loop, s, 2);
 }
 
 Test(dgram_errors, errno_errors_without_an_address_from_option_calls)

@@ -245,3 +245,56 @@ Test(recv, datagrams_from_two_senders_carry_their_own_rinfo)
 	cr_assert_eq(er.rinfo.size, 2);
 	close_all(loop, s, 3);
 }
+
+/* The largest datagram of a family, received into buffers of `buf_size` bytes: returns the
+ * delivered length after checking the true size. IPv4: 65535 − 20 (IP) − 8 (UDP) = 65507
+ * payload bytes; IPv6: 65535 − 8 (UDP) = 65527. The buffer also holds the 16-byte recvmsg
+ * header and the 28-byte source address, so they need 65551 and 65571 bytes (docs/tuning.md). */
+static size_t receive_largest(udg_socket_type type, unsigned buf_size, bool *truncated)
+{
+	static unsigned char big[65527];
+	size_t max = type == UDG_UDP4 ? 65507 : 65527;
+	const char *lo_addr = type == UDG_UDP4 ? "127.0.0.1" : "::1";
+	udg_loop_options lo;
+	udg_loop_options_init(&lo);
+	lo.recv_buf_size = buf_size;
+	lo.recv_buf_count = 4;
+	udg_loop *loop = new_loop_opts(&lo);
+	struct trunc t = { 0 };
+	struct ev es = { 0 };
+	udg_socket_options o;
+	udg_socket_options_init(&o, type);
+	o.on_message = on_message_trunc;
+	o.user = &t;
+	udg_socket *s[2] = { NULL, new_socket(loop, type, &es) };
+	cr_assert_eq(udg_socket_new(loop, &o, &s[0]), 0);
+	int port = bind_port(s[0], lo_addr);
+
+	cr_assert_eq(udg_socket_send(s[1], big, max, port, lo_addr, sent_ok_cb, &es), 0);
+	RUN_UNTIL(loop, t.n == 1 && es.sent == 1);
+	cr_assert_eq(t.rinfo[0].size, max);
+	*truncated = t.rinfo[0].truncated;
+	size_t len = t.len[0];
+	close_all(loop, s, 2);
+	return len;
+}
+
+Test(recv, buffers_of_65551_bytes_hold_the_largest_ipv4_datagram_and_64_kib_do_not)
+{
+	bool truncated;
+	cr_assert_eq(receive_largest(UDG_UDP4, 65551, &truncated), 65507);
+	cr_assert_not(truncated);
+	cr_assert_eq(receive_largest(UDG_UDP4, 65550, &truncated), 65506);
+	cr_assert(truncated);
+	cr_assert_eq(receive_largest(UDG_UDP4, 65536, &truncated), 65492);
+	cr_assert(truncated, "64 KiB buffers are 15 bytes short");
+}
+
+Test(recv, buffers_of_65571_bytes_hold_the_largest_ipv6_datagram)
+{
+	bool truncated;
+	cr_assert_eq(receive_largest(UDG_UDP6, 65571, &truncated), 65527);
+	cr_assert_not(truncated);
+	cr_assert_eq(receive_largest(UDG_UDP6, 65570, &truncated), 65526);
+	cr_assert(truncated);
+}

@@ -72,7 +72,7 @@ static const struct code_text udg_codes[] = {
 	  "Could not get or set buffer size" },
 	{ UDG_ERR_INVALID_FD_TYPE, "ERR_INVALID_FD_TYPE", "Unsupported fd type" },
 	{ UDG_ERR_INVALID_ARG_VALUE, "ERR_INVALID_ARG_VALUE",
-	  "The argument is invalid (malformed address or host name)" },
+	  "The argument is invalid (not a numeric address)" },
 	{ UDG_ERR_ENOTFOUND, "ENOTFOUND", "Host name not found" },
 	{ UDG_ERR_EAI_AGAIN, "EAI_AGAIN", "Temporary failure in name resolution" },
 	{ UDG_ERR_EAI_FAIL, "EAI_FAIL", "Non-recoverable failure in name resolution" },

@@ -1,6 +1,7 @@
 /* engine/timer.c — timers: a binary min-heap ordered by (deadline, start sequence), so ties fire
  * in the order they were started. The loop waits until the heap's top deadline in the same
- * io_uring_enter that submits its SQEs; no timer ever costs an SQE. Never allocates per fire. */
+ * io_uring_enter that submits its SQEs; no timer ever costs an SQE. Never allocates per fire.
+ * Deadline arithmetic saturates at UDG_TIMER_NEVER: no input can wrap a deadline into the past. */
 #include <errno.h>
 #include <stdlib.h>
 #include <time.h>
@@ -26,6 +27,13 @@ uint64_t udg__clock_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* now + delta, saturated: a deadline past the clock's range is UDG_TIMER_NEVER, never a wrapped
+ * value in the past (which would fire at once, or re-fire a repeat forever in one pass). */
+static uint64_t deadline_after(uint64_t now, uint64_t delta)
+{
+	return delta >= UDG_TIMER_NEVER - now ? UDG_TIMER_NEVER : now + delta;
 }
 
 static bool before(const udg_timer *a, const udg_timer *b)
@@ -138,7 +146,7 @@ UDG_EXPORT int udg_timer_start(udg_timer *t, uint64_t timeout_ns, uint64_t repea
 	/* Measured from the loop's cached clock, refreshed here so a timer started long after the
 	 * iteration began does not fire early. */
 	loop->now_ns = udg__clock_ns();
-	t->deadline_ns = loop->now_ns + timeout_ns;
+	t->deadline_ns = deadline_after(loop->now_ns, timeout_ns);
 	t->repeat_ns = repeat_ns;
 	t->cb = cb;
 	t->user = user;
@@ -192,8 +200,9 @@ UDG_EXPORT void udg_timer_free(udg_timer *t)
 }
 
 /* Fire every timer due at the iteration's start. A repeating timer is re-queued before its
- * callback runs (so the callback may stop or free it); one whose period is shorter than the
- * callback lands after `now` and waits for the next iteration, which bounds this loop. */
+ * callback runs (so the callback may stop or free it); its next deadline is at least now + 1
+ * (saturated, never wrapped), so it waits for the next iteration, which bounds this loop. A
+ * deadline of UDG_TIMER_NEVER is never due. */
 unsigned udg__timers_run(udg_loop *loop)
 {
 	uint64_t now = loop->now_ns;
@@ -201,11 +210,11 @@ unsigned udg__timers_run(udg_loop *loop)
 
 	while (loop->heap_len > 0) {
 		udg_timer *t = loop->heap[0];
-		if (t->deadline_ns > now)
+		if (t->deadline_ns > now || t->deadline_ns == UDG_TIMER_NEVER)
 			break;
 		heap_remove(loop, t);
 		if (t->repeat_ns) {
-			t->deadline_ns = now + t->repeat_ns;
+			t->deadline_ns = deadline_after(now, t->repeat_ns);
 			if (heap_insert(loop, t) != 0)
 				set_active(t, false);
 		} else {
@@ -217,11 +226,15 @@ unsigned udg__timers_run(udg_loop *loop)
 	return fired;
 }
 
+/* -1 when no timer can fire (none, or only UDG_TIMER_NEVER ones: the heap's top is the
+ * earliest); otherwise the wait, clamped to INT64_MAX (292 years) so it never turns negative. */
 int64_t udg__timers_next_ns(const udg_loop *loop)
 {
-	if (loop->heap_len == 0)
+	if (loop->heap_len == 0 || loop->heap[0]->deadline_ns == UDG_TIMER_NEVER)
 		return -1;
 	uint64_t d = loop->heap[0]->deadline_ns;
 	uint64_t now = udg__clock_ns();
-	return d > now ? (int64_t)(d - now) : 0;
+	if (d <= now)
+		return 0;
+	return d - now > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)(d - now);
 }

@@ -1,5 +1,6 @@
 /* engine/addr.c — address text in and out: parsing literals (with IPv6 "%ifname" zones) into
- * sockaddrs, telling host names from malformed literals, and formatting sockaddrs as Node does.
+ * sockaddrs, telling literals from text the resolver must see, and formatting sockaddrs as Node
+ * does.
  * Cold except udg_format_address, which runs on the receive path when the user asks: it never
  * allocates and looks up interface names only for a link-local address with a scope id (cached
  * per thread for a second).
@@ -13,44 +14,9 @@
 
 #include "dgram.h"
 
-/* The longest host name DNS can carry (RFC 1035: 255 octets on the wire, 253 as text) and the
- * longest label. */
-#define HOSTNAME_MAX 253
-#define LABEL_MAX 63
-
 static bool is_digit(char c)
 {
 	return c >= '0' && c <= '9';
-}
-
-static bool is_host_char(char c)
-{
-	return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
-	       c == '_';
-}
-
-/* A plausible DNS name: dot-separated labels of letters, digits, '-' and '_', each 1..63 long,
- * an optional final dot, and not made only of digits and dots (that would be a malformed IPv4
- * literal such as "256.1.1.1" or "1.2.3", which we refuse rather than pass to getaddrinfo,
- * whose inet_aton rules would read "1.2.3" as 1.2.0.3). */
-static bool is_hostname(const char *text, size_t len)
-{
-	size_t label = 0;
-	bool letter = false;
-
-	for (size_t i = 0; i < len; i++) {
-		char c = text[i];
-		if (c == '.') {
-			if (label == 0)
-				return false; /* leading dot or ".." */
-			label = 0;
-			continue;
-		}
-		if (!is_host_char(c) || ++label > LABEL_MAX)
-			return false;
-		letter |= !is_digit(c);
-	}
-	return letter;
 }
 
 /* if_nametoindex/if_indextoname set errno on failure; the API promises not to. */
@@ -98,7 +64,7 @@ static void fill_in6(const struct in6_addr *a, uint32_t scope, int port,
 
 /* "addr%zone": addr must be an IPv6 literal and zone a non-empty interface name. An unknown
  * name gives scope 0, as Node does; a numeric zone is not an interface name on Linux, and
- * Node reports it as EINVAL. */
+ * Node reports it as EINVAL. Any other text with a '%' is not a literal: 1, the resolver's. */
 static int parse_zoned(int family, const char *text, const char *pct, int port,
 		       struct sockaddr_storage *out, socklen_t *outlen)
 {
@@ -108,11 +74,11 @@ static int parse_zoned(int family, const char *text, const char *pct, int port,
 	struct in6_addr a6;
 
 	if (head_len >= sizeof(head) || !*zone || strchr(zone, '%'))
-		return UDG_ERR_INVALID_ARG_VALUE;
+		return 1;
 	memcpy(head, text, head_len);
 	head[head_len] = '\0';
 	if (inet_pton(AF_INET6, head, &a6) != 1)
-		return UDG_ERR_INVALID_ARG_VALUE;
+		return 1;
 	if (family != AF_INET6)
 		return -EINVAL;
 
@@ -123,6 +89,9 @@ static int parse_zoned(int family, const char *text, const char *pct, int port,
 	return 0;
 }
 
+/* Only inet_pton's strict forms are literals here, as in Node's isIP(): everything else,
+ * including "256.1.1.1", "1.2.3" and "-", is for the resolver, whose answer (ENOTFOUND, or
+ * getaddrinfo's legacy reading of "1.2.3" as 1.2.0.3) is Node's too. */
 int udg__addr_parse(int family, const char *text, int port, struct sockaddr_storage *out,
 		    socklen_t *outlen)
 {
@@ -132,17 +101,13 @@ int udg__addr_parse(int family, const char *text, int port, struct sockaddr_stor
 	assert(family == AF_INET || family == AF_INET6);
 	if (!text || !*text)
 		return UDG_ERR_INVALID_ARG_VALUE;
-	size_t len = strnlen(text, HOSTNAME_MAX + 1);
-	if (len > HOSTNAME_MAX)
-		return UDG_ERR_INVALID_ARG_VALUE;
-
 	if (inet_pton(AF_INET, text, &a4) == 1) {
 		if (family != AF_INET)
 			return -EINVAL; /* no IPv4-mapping for udp6: Node's "send EINVAL" */
 		fill_in4(&a4, port, out, outlen);
 		return 0;
 	}
-	const char *pct = memchr(text, '%', len);
+	const char *pct = strchr(text, '%');
 	if (pct)
 		return parse_zoned(family, text, pct, port, out, outlen);
 	if (inet_pton(AF_INET6, text, &a6) == 1) {
@@ -151,8 +116,7 @@ int udg__addr_parse(int family, const char *text, int port, struct sockaddr_stor
 		fill_in6(&a6, 0, port, out, outlen);
 		return 0;
 	}
-	/* Not a literal. A ':' can only be a broken IPv6 literal ("::ffff:1.2.3"). */
-	return is_hostname(text, len) ? 1 : UDG_ERR_INVALID_ARG_VALUE;
+	return 1;
 }
 
 void udg__addr_any(int family, int port, struct sockaddr_storage *out, socklen_t *outlen)

@@ -26,6 +26,8 @@ struct udg_lookup_req {
 	bool custom;                  /* waiting for udg_lookup_done() from a user resolver */
 	bool answered;                /* udg_lookup_done() was called */
 	udg_socket *owner;            /* the socket the lookup is for */
+	char *host;                   /* heap copy of the name, while pending (cold path) */
+	const char *name;             /* the name asked for: valid only inside done() */
 	struct sockaddr_storage addr; /* the result */
 	socklen_t addrlen;
 };
@@ -33,14 +35,18 @@ struct udg_lookup_req {
 /* Start resolving `host` for req->family on the loop's worker; done() runs later unless
  * cancelled. Returns 0 or -ENOMEM. */
 UDG__HIDDEN int udg__resolve_start(udg_loop *loop, struct udg_lookup_req *req, const char *host);
+/* Run a finished lookup's done() with req->name set, then free the name (resolver.c and the
+ * custom-resolver tick both deliver through it). req may be reused or gone after the call. */
+UDG__HIDDEN void udg__lookup_deliver(struct udg_lookup_req *req);
 /* Forget a pending lookup: done() will not run; the worker's result is dropped. */
 UDG__HIDDEN void udg__resolve_cancel(struct udg_lookup_req *req);
 /* ---- Addresses (addr.c) ------------------------------------------------------------------ */
 
 /* Parse a numeric address of `family` (AF_INET/AF_INET6; IPv6 may carry "%ifname") with port
- * into *out. Returns 0 for a literal of that family, 1 when the text is a plausible host name
- * (needs the resolver), -EINVAL for a literal of the other family (Node's "send EINVAL"),
- * UDG_ERR_INVALID_ARG_VALUE for malformed text ("256.1.1.1", "fe80::1%", over-long, bad chars). */
+ * into *out. Returns 0 for a literal of that family, -EINVAL for a literal of the other family
+ * or a numeric zone (Node's "EINVAL"), 1 for any other non-empty text: as in Node, it goes to
+ * the resolver ("256.1.1.1", "-", "fe80::1%" and over-long names fail there, asynchronously).
+ * NULL or "" gives UDG_ERR_INVALID_ARG_VALUE (callers substitute the default host first). */
 UDG__HIDDEN int udg__addr_parse(int family, const char *text, int port,
 				struct sockaddr_storage *out, socklen_t *outlen);
 /* The wildcard (0.0.0.0 / ::) or loopback (127.0.0.1 / ::1) address of a family. */
@@ -101,6 +107,10 @@ static inline struct udg__dgram_loop *udg__dgram_of(const udg_loop *loop)
 /* 'error' events queued per socket between two ticks; more are counted, not kept. */
 #define UDG__MAX_ERRORS 4
 
+/* Room for a host name as 'error' events and connect/bind errors repeat it: the longest name a
+ * lookup can take (libuv's, and so Node's, limit of 255 characters) plus its NUL. */
+#define UDG__HOST_TEXT 256
+
 enum udg__bind_state { UDG__UNBOUND, UDG__BINDING, UDG__BOUND };
 enum udg__conn_state { UDG__DISCONNECTED, UDG__CONNECTING, UDG__CONNECTED };
 
@@ -142,12 +152,13 @@ struct udg_socket {
 	socklen_t dst_cache_len; /* 0: empty */
 	struct sockaddr_storage dst_cache_addr;
 	int bind_port;
-	char pending_host[256]; /* the bind's host, for its lookup and errors */
-	char connect_host[256]; /* the connect's host: a connect may start during a bind */
+	char pending_host[UDG__HOST_TEXT]; /* the bind's host, for its errors */
+	char connect_host[UDG__HOST_TEXT]; /* the connect's host: a connect may start during a bind
+					    */
 	/* events delivered on the next tick */
 	struct udg__tick ev_listening, ev_connect, ev_close, ev_error;
-	udg_error_info errs[UDG__MAX_ERRORS]; /* queued 'error' events */
-	char err_addrs[UDG__MAX_ERRORS][UDG_ADDRSTRLEN];
+	udg_error_info errs[UDG__MAX_ERRORS];            /* queued 'error' events */
+	char err_addrs[UDG__MAX_ERRORS][UDG__HOST_TEXT]; /* a lookup error names the host */
 	unsigned err_count;
 	udg_event_cb close_cb;
 	void *close_user;

@@ -76,6 +76,12 @@ static void job_resolve(struct udg__resolve_job *job)
 	};
 	struct addrinfo *res = NULL;
 
+	/* libuv refuses a name longer than its 255-character buffer before getaddrinfo runs, so
+	 * Node reports "getaddrinfo EINVAL" for one; so do we, without asking the system. */
+	if (strlen(job->host) >= UDG__HOST_TEXT) {
+		job->status = -EINVAL;
+		return;
+	}
 	errno = 0;
 	int rc = getaddrinfo(job->host, NULL, &hints, &res);
 	if (rc != 0) {
@@ -218,7 +224,7 @@ static void job_finish(void *arg)
 	/* Free first: done() may start another lookup on the same req, or end the loop's work. */
 	job_free(job->loop, job);
 	if (req != NULL)
-		req->done(req);
+		udg__lookup_deliver(req);
 }
 
 int udg__resolve_start(udg_loop *loop, struct udg_lookup_req *req, const char *host)

@@ -186,7 +186,7 @@ static void send_lookup_done(struct udg_lookup_req *req)
 		/* Node: a lookup error goes to the callback, or to 'error' without one. */
 		slot->tx.status = req->status;
 		if (!slot->cb)
-			udg__socket_error(s, req->status, "getaddrinfo", NULL, slot->port);
+			udg__socket_error(s, req->status, "getaddrinfo", req->name, slot->port);
 	} else {
 		memcpy(&slot->addr, &req->addr, req->addrlen);
 		slot->tx.msg.msg_namelen = req->addrlen;
@@ -234,9 +234,10 @@ static int fill_payload(udg_loop *loop, struct udg__send *slot, const udg_buf *b
 }
 
 /* Where an unconnected send goes: 0 with *dst filled for a literal (the last one is cached per
- * socket, so a server answering the same peers parses nothing), 1 when a lookup is needed,
- * -EINVAL for a literal of the other family (reported through the callback, as Node does), or
- * another negative code for malformed text. */
+ * socket, so a server answering the same peers parses nothing), 1 when a lookup is needed (any
+ * other text, malformed literals included: Node resolves them and reports ENOTFOUND through the
+ * callback or 'error'), or -EINVAL for a literal of the other family (reported through the
+ * callback, as Node does). */
 static int resolve_dest(udg_socket *s, int port, const char *address, struct sockaddr_storage *dst,
 			socklen_t *dstlen)
 {

@@ -145,10 +145,11 @@ static void connect_tick(struct udg__tick *t)
 
 	s->connect_cb = NULL;
 	s->inflight--;
-	/* A failed connect stays CONNECTING until reported, as in Node: connect() meanwhile is
-	 * IS_CONNECTED, so only one connect is ever in flight. */
-	if (status != 0)
-		s->conn_state = UDG__DISCONNECTED;
+	/* The one place a connect ends. Until its outcome is delivered the socket is CONNECTING
+	 * for every call (Node's state until 'connect'): connect() is IS_CONNECTED, so only one
+	 * connect is ever in flight; remoteAddress() and disconnect() are NOT_CONNECTED; send()
+	 * is an unconnected send and needs a port. connect(2) itself already ran. */
+	s->conn_state = status == 0 ? UDG__CONNECTED : UDG__DISCONNECTED;
 	if (!s->closing) {
 		if (status == 0) {
 			if (s->opts.on_connect)
@@ -330,7 +331,10 @@ static int bind_start(udg_socket *s, int port, const char *address)
 	} else if (kind == -EINVAL) {
 		bind_failed(s, -EINVAL, "bind", s->pending_host, port);
 	} else {
-		int r = udg__lookup_start(s, &s->lookup, s->pending_host, port, bind_lookup_done);
+		/* The caller's text, not the copy: a name too long for the copy still reaches
+		 * the resolver whole (and fails there, as in Node). */
+		int r = udg__lookup_start(s, &s->lookup, wildcard ? s->pending_host : address, port,
+					  bind_lookup_done);
 		if (r != 0) {
 			s->bind_state = UDG__UNBOUND;
 			update_active(s);
@@ -515,9 +519,7 @@ static void do_connect(udg_socket *s)
 		status = -errno;
 	else
 		status = s->connect_status;
-	if (status == 0)
-		s->conn_state = UDG__CONNECTED; /* a failure is applied by connect_tick */
-	s->connect_status = status;
+	s->connect_status = status; /* the state changes when connect_tick delivers it */
 	s->inflight++;
 	udg__tick_queue(s->loop, &s->ev_connect, connect_tick);
 }
@@ -582,7 +584,8 @@ UDG_EXPORT int udg_socket_connect(udg_socket *s, int port, const char *address, 
 			return 0; /* the implicit bind failed and reported it */
 	}
 	if (kind == 1) {
-		r = udg__lookup_start(s, req, s->connect_host, port, connect_lookup_done);
+		r = udg__lookup_start(s, req, has_address ? address : s->connect_host, port,
+				      connect_lookup_done);
 		if (r != 0) {
 			s->conn_state = UDG__DISCONNECTED;
 			s->connect_queued = false;
@@ -603,9 +606,9 @@ UDG_EXPORT int udg_socket_disconnect(udg_socket *s)
 	int r = udg__socket_check(s);
 	if (r != 0)
 		return r;
-	/* Until 'connect' is delivered the connect is in progress, as Node's CONNECTING. */
-	if (s->conn_state != UDG__CONNECTED || s->ev_connect.queued)
-		return UDG_ERR_SOCKET_DGRAM_NOT_CONNECTED;
+	if (s->conn_state != UDG__CONNECTED)
+		return UDG_ERR_SOCKET_DGRAM_NOT_CONNECTED; /* also while CONNECTING (Node rule 49)
+							    */
 	struct sockaddr unspec = { .sa_family = AF_UNSPEC };
 	if (connect(s->fd, &unspec, sizeof(unspec)) != 0)
 		return -errno;
@@ -744,7 +747,7 @@ static void custom_lookup_tick(struct udg__tick *t)
 	req->pending = false;
 	req->custom = false;
 	s->inflight--;
-	req->done(req);
+	udg__lookup_deliver(req);
 	udg__socket_op_done(s);
 }
 
@@ -761,6 +764,13 @@ int udg__lookup_start(udg_socket *s, struct udg_lookup_req *req, const char *hos
 	req->answered = false;
 	if (!host || !host[0])
 		host = s->family == AF_INET ? "127.0.0.1" : "::1";
+	/* Kept for done(): a failed lookup's 'error' names the host, and a send's text belongs to
+	 * its caller only during the call. Lookups are the cold path: they allocate anyway. */
+	req->host = strdup(host);
+	if (!req->host) {
+		req->pending = false;
+		return -ENOMEM;
+	}
 	if (s->opts.lookup) {
 		/* The user's resolver holds req until udg_lookup_done: the socket stays until
 		 * then, even when closed. */
@@ -772,9 +782,23 @@ int udg__lookup_start(udg_socket *s, struct udg_lookup_req *req, const char *hos
 	req->custom = false;
 	req->pending = false; /* udg__resolve_start() marks it pending (and asserts it was not) */
 	int r = udg__resolve_start(s->loop, req, host);
-	if (r != 0)
+	if (r != 0) {
 		req->pending = false;
+		free(req->host);
+		req->host = NULL;
+	}
 	return r;
+}
+
+void udg__lookup_deliver(struct udg_lookup_req *req)
+{
+	char *host = req->host;
+
+	/* Detached first: done() may start another lookup on the same request. */
+	req->host = NULL;
+	req->name = host;
+	req->done(req);
+	free(host);
 }
 
 void udg__lookup_cancel(udg_socket *s, struct udg_lookup_req *req)
@@ -783,6 +807,8 @@ void udg__lookup_cancel(udg_socket *s, struct udg_lookup_req *req)
 		return; /* a custom resolver still answers; the done callback sees `closing` */
 	udg__resolve_cancel(req);
 	req->pending = false;
+	free(req->host);
+	req->host = NULL;
 }
 
 UDG_EXPORT int udg_lookup_done(udg_lookup_req *req, int status, const char *address)

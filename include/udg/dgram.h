@@ -148,10 +148,11 @@ UDG_EXPORT void *udg_socket_user(const udg_socket *s);
 UDG_EXPORT udg_loop *udg_socket_loop(const udg_socket *s);
 
 /* bind([port][, address][, cb]): port 0..65535 (0 = ephemeral), address NULL/"" = all
- * interfaces, a literal, or a hostname (resolved asynchronously). cb runs once after
- * 'listening' on success, never on failure. Failure is an 'error' event with syscall "bind".
- * ERRORS (synchronous): INVALID_ARG_TYPE (NULL socket), NOT_RUNNING, ALREADY_BOUND,
- * SOCKET_BAD_PORT, INVALID_ARG_VALUE (malformed address text), -ENOMEM. */
+ * interfaces, a literal, or any other text, which is resolved asynchronously as in Node
+ * (so "256.1.1.1" or "-" fail later with ENOTFOUND, syscall "getaddrinfo", address = the text).
+ * cb runs once after 'listening' on success, never on failure. Failure is an 'error' event
+ * with syscall "bind" (or "getaddrinfo"). ERRORS (synchronous): INVALID_ARG_TYPE (NULL
+ * socket), NOT_RUNNING, ALREADY_BOUND, SOCKET_BAD_PORT, -ENOMEM. */
 UDG_EXPORT int udg_socket_bind(udg_socket *s, int port, const char *address, udg_status_cb cb,
 			       void *user);
 /* bind(options[, cb]). With opts->fd >= 0 the socket adopts that UDP socket as it is (no OS
@@ -162,13 +163,15 @@ UDG_EXPORT int udg_socket_bind_ex(udg_socket *s, const udg_bind_options *opts, u
 				  void *user);
 
 /* send(msg, port, address, cb). port 1..65535 and address (NULL/"" = 127.0.0.1 or ::1) when
- * unconnected; port 0 and address NULL when connected. An unbound socket binds implicitly and
- * its sends wait, in order, until 'listening'. Returns 0 once the datagram is accepted; the
- * callback (if any) runs later with the result. ERRORS: INVALID_ARG_TYPE (NULL buf with len >
- * 0, or NULL socket), DGRAM_IS_CONNECTED, SOCKET_BAD_PORT, INVALID_ARG_VALUE (malformed
- * address text), NOT_RUNNING, SEND_QUEUE_FULL, OUT_OF_RANGE (more than UDG_SENDV_MAX pieces),
- * -ENOMEM (heap copy of a callback-less payload over 2 KiB, or a lookup job). A literal of the
- * other family is not refused here: the callback gets -EINVAL, as in Node. */
+ * unconnected, which includes CONNECTING (until 'connect' is delivered); port 0 and address
+ * NULL when connected. An unbound socket binds implicitly and its sends wait, in order, until
+ * 'listening'. Returns 0 once the datagram is accepted; the callback (if any) runs later with
+ * the result. ERRORS: INVALID_ARG_TYPE (NULL buf with len > 0, or NULL socket),
+ * DGRAM_IS_CONNECTED, SOCKET_BAD_PORT, NOT_RUNNING, SEND_QUEUE_FULL, OUT_OF_RANGE (more than
+ * UDG_SENDV_MAX pieces), -ENOMEM (heap copy of a callback-less payload over 2 KiB, or a lookup
+ * job). Address text is never refused here: a literal of the other family gives the callback
+ * -EINVAL, and any non-literal (a name, or "256.1.1.1") is resolved, a failure reaching the
+ * callback, or 'error' (syscall "getaddrinfo", address = the text) without one, as in Node. */
 UDG_EXPORT int udg_socket_send(udg_socket *s, const void *buf, size_t len, int port,
 			       const char *address, udg_send_cb cb, void *user);
 /* send(msg, offset, length, ...): the bytes buf[offset .. offset+length) of a buf_len-byte
@@ -195,13 +198,17 @@ UDG_EXPORT int udg_socket_sendv_to(udg_socket *s, const udg_buf *bufs, size_t n,
 				   void *user);
 
 /* connect(port[, address][, cb]): 'connect' (and cb(s, 0)) fires from the loop on success;
- * on failure cb(s, code), or 'error' when cb is NULL. ERRORS: SOCKET_BAD_PORT, INVALID_ARG_TYPE
- * (NULL socket), NOT_RUNNING, IS_CONNECTED, INVALID_ARG_VALUE (malformed address), -ENOMEM. */
+ * on failure cb(s, code), or 'error' when cb is NULL. Non-literal text is resolved, as for
+ * send. The socket is CONNECTING from this call until 'connect' (or the failure) is delivered,
+ * even for a literal: meanwhile connect() is IS_CONNECTED, remote_address() and disconnect()
+ * are NOT_CONNECTED, and send() is an unconnected send (a port is required). ERRORS:
+ * SOCKET_BAD_PORT, INVALID_ARG_TYPE (NULL socket), NOT_RUNNING, IS_CONNECTED, -ENOMEM. */
 UDG_EXPORT int udg_socket_connect(udg_socket *s, int port, const char *address, udg_status_cb cb,
 				  void *user);
-/* disconnect(): ERRORS NOT_RUNNING, NOT_CONNECTED, or -errno from connect(AF_UNSPEC). */
+/* disconnect(): ERRORS NOT_RUNNING, NOT_CONNECTED (also while CONNECTING), or -errno from
+ * connect(AF_UNSPEC). */
 UDG_EXPORT int udg_socket_disconnect(udg_socket *s);
-/* remoteAddress(): ERRORS NOT_RUNNING, NOT_CONNECTED. */
+/* remoteAddress(): ERRORS NOT_RUNNING, NOT_CONNECTED (also while CONNECTING). */
 UDG_EXPORT int udg_socket_remote_address(udg_socket *s, udg_address *out);
 /* address(): ERRORS NOT_RUNNING, -EBADF when not bound. */
 UDG_EXPORT int udg_socket_address(udg_socket *s, udg_address *out);

@@ -31,7 +31,7 @@ enum udg_error_code {
 	UDG_ERR_SOCKET_BAD_BUFFER_SIZE = -5011,   /* buffer size is not a valid size */
 	UDG_ERR_SOCKET_BUFFER_SIZE = -5012,       /* kernel refused get/set of a buffer size */
 	UDG_ERR_INVALID_FD_TYPE = -5013,          /* bind({fd}) with an fd that is not UDP */
-	UDG_ERR_INVALID_ARG_VALUE = -5014,        /* malformed argument (address text, ...) */
+	UDG_ERR_INVALID_ARG_VALUE = -5014,        /* a custom resolver's non-numeric answer */
 	UDG_ERR_ENOTFOUND = -5015,                /* resolver: no such host */
 	UDG_ERR_EAI_AGAIN = -5016,                /* resolver: temporary failure */
 	UDG_ERR_EAI_FAIL = -5017,                 /* resolver: permanent failure */

@@ -136,7 +136,9 @@ UDG_EXPORT int udg_loop_post(udg_loop *loop, udg_post_cb fn, void *arg);
  * Returns the fd, -EINVAL (NULL loop), or -errno from eventfd / the registration. */
 UDG_EXPORT int udg_loop_fd(udg_loop *loop);
 
-/* Nanoseconds until the next timer is due (0 if due or work is pending), -1 if none. */
+/* Nanoseconds until the next timer is due (0 if due or work is pending), -1 if none can fire
+ * (no timer, or only UDG_TIMER_NEVER ones). Never more than INT64_MAX, never another negative
+ * value. */
 UDG_EXPORT int64_t udg_loop_timeout_ns(const udg_loop *loop);
 
 /* Features in force (enum udg_loop_feature bits). */
@@ -159,13 +161,22 @@ UDG_EXPORT uint64_t udg_loop_now_ns(const udg_loop *loop);
 
 /* ---- Timers ------------------------------------------------------------------------------ */
 
+/* "Never" for udg_timer_start(): a timeout (or repeat) that reaches UDG_TIMER_NEVER, or whose
+ * deadline (now + value) would pass it, saturates to a deadline that never comes. Such a timer
+ * stays active: it never fires, and while referenced it keeps udg_loop_run(DEFAULT) waiting for
+ * other events, like any active timer (unref or stop it if that is not wanted). */
+#define UDG_TIMER_NEVER UINT64_MAX
+
 /* Create a timer (inactive). Returns 0 and stores it in *out, or -EINVAL / -ENOMEM. */
 UDG_EXPORT int udg_timer_new(udg_loop *loop, udg_timer **out);
 
 /* Arm: first fire after timeout_ns, then every repeat_ns if non-zero. Re-arming an active timer
- * moves it. Ties fire in the order the timers were started. Returns 0, -EINVAL (NULL timer or
- * cb) or -ENOMEM (the timer heap could not grow; the timer is then inactive). The callback
- * runs on the loop thread, never inside this call. */
+ * moves it. Ties fire in the order the timers were started. Every value is valid: deadlines
+ * saturate at UDG_TIMER_NEVER instead of wrapping, so a huge timeout never fires early, a
+ * repeat whose next deadline would pass the clock's range never fires again, and a repeating
+ * timer fires at most once per loop iteration. Returns 0, -EINVAL (NULL timer or cb) or
+ * -ENOMEM (the timer heap could not grow; the timer is then inactive). The callback runs on
+ * the loop thread, never inside this call. */
 UDG_EXPORT int udg_timer_start(udg_timer *timer, uint64_t timeout_ns, uint64_t repeat_ns,
 			       udg_timer_cb cb, void *user);
 

@@ -57,6 +57,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (r != 0 && r != 1 && r != -EINVAL && r != UDG_ERR_INVALID_ARG_VALUE)
 			abort();
+		/* Node's contract: only empty text is refused; any other non-literal is for the
+		 * resolver (1), never a synchronous error. */
+		if ((r == UDG_ERR_INVALID_ARG_VALUE) != (text[0] == '\0'))
+			abort();
 		if (r == 0)
 			check_round_trip(family, &ss, len);
 	}

@@ -75,7 +75,9 @@ static void connect_cb(udg_socket *s, int status, void *user)
 	connected_ok = status == 0;
 }
 
-/* Rewrite a destination so that it can only be loopback; keep text the checks must refuse. */
+/* Rewrite a destination so that it can only be loopback; keep text the checks must refuse.
+ * Every non-literal (a name, or a malformed literal such as "256.1.1.1") would go to the
+ * system resolver: "localhost" keeps that path without asking DNS. */
 static const char *safe_address(int family, const char *text)
 {
 	struct sockaddr_storage ss;
@@ -84,7 +86,7 @@ static const char *safe_address(int family, const char *text)
 	if (kind == 1)
 		return "localhost";
 	if (kind != 0)
-		return text; /* refused (or wrong family, refused at send time) */
+		return text; /* empty (the default host), or the other family (EINVAL later) */
 	if (family == AF_INET)
 		return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127
 			       ? text
