@@ -5,6 +5,7 @@
  * by API calls is handed to the kernel at the next flush, never inside the call.
  * Hot path: no allocation; one sendmmsg per socket per flush, one recvmmsg per ready batch. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,8 +203,13 @@ static int wait_events(struct udg__epoll *ep, struct epoll_event *evs, int64_t t
 		return (int)syscall(SYS_epoll_pwait2, ep->epfd, evs, EVENTS,
 				    timeout_ns < 0 ? NULL : &ts, NULL, (size_t)8);
 	}
-	/* Milliseconds, rounded up: waking early would spin until the timer is due. */
-	int ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000);
+	/* Milliseconds, rounded up: waking early would spin until the timer is due. A wait past
+	 * INT_MAX ms (24 days; a timer that never fires) is cut there: the loop just waits again.
+	 */
+	int ms = -1;
+	if (timeout_ns >= 0)
+		ms = timeout_ns / 1000000 >= INT_MAX ? INT_MAX
+						     : (int)((timeout_ns + 999999) / 1000000);
 	return epoll_wait(ep->epfd, evs, EVENTS, ms);
 }
 
