@@ -181,7 +181,7 @@ static int open_fd(udg_socket *s)
 {
 	if (s->fd >= 0)
 		return 0; /* created earlier by a membership call on an unbound socket */
-	/* libuv refuses UV_UDP_IPV6ONLY on an IPv4 socket: Node's bind 'error' EINVAL (rule 6). */
+	/* libuv refuses UV_UDP_IPV6ONLY on an IPv4 socket: Node's bind 'error' is EINVAL. */
 	if (s->family == AF_INET && s->opts.ipv6_only)
 		return -EINVAL;
 	int fd = socket(s->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -241,9 +241,9 @@ static void do_connect(udg_socket *s);
  * a bind that completes meanwhile must not connect to an address not yet known. */
 #define CONNECT_RESOLVING 1
 
-/* A failed bind leaves the socket UNBOUND and usable (Node rule 15). Sends and a connect that
- * waited for this bind fail: their callbacks run with the bind's error (a deliberate fix: Node
- * never calls them), and 'error' fires once for the bind. */
+/* A failed bind leaves the socket UNBOUND and usable, as in Node (a later bind may succeed). Sends
+ * and a connect that waited for this bind fail: their callbacks run with the bind's error (a
+ * deliberate fix: Node never calls them), and 'error' fires once for the bind. */
 static void bind_failed(udg_socket *s, int code, const char *syscall, const char *address, int port)
 {
 	close_fd(s);
@@ -295,7 +295,7 @@ static void bind_lookup_done(struct udg_lookup_req *req)
 	udg_socket *s = UDG__CONTAINER_OF(req, udg_socket, lookup);
 
 	if (s->closing)
-		return; /* Node rule 14: closed while resolving → no bind, no event */
+		return; /* closed while resolving: Node neither binds nor emits anything */
 	if (req->status != 0) {
 		bind_failed(s, req->status, "getaddrinfo", s->pending_host, s->bind_port);
 		return;
@@ -543,7 +543,7 @@ UDG_EXPORT int udg_socket_connect(udg_socket *s, int port, const char *address, 
 				  void *user)
 {
 	UDG__PRESERVE_ERRNO;
-	/* Node checks the port before anything else (rule 44). */
+	/* Node checks the port before any other argument or state. */
 	if (port < 1 || port > 65535)
 		return UDG_ERR_SOCKET_BAD_PORT;
 	int r = udg__socket_check(s);
@@ -607,7 +607,7 @@ UDG_EXPORT int udg_socket_disconnect(udg_socket *s)
 	if (r != 0)
 		return r;
 	if (s->conn_state != UDG__CONNECTED)
-		return UDG_ERR_SOCKET_DGRAM_NOT_CONNECTED; /* also while CONNECTING (Node rule 49)
+		return UDG_ERR_SOCKET_DGRAM_NOT_CONNECTED; /* also while CONNECTING (as in Node)
 							    */
 	struct sockaddr unspec = { .sa_family = AF_UNSPEC };
 	if (connect(s->fd, &unspec, sizeof(unspec)) != 0)

@@ -41,7 +41,7 @@ static int setopt(const udg_socket *s, int level, int name, const void *val, soc
 }
 
 /* The int-valued setters: an unbound socket has no OS socket yet, which Node reports as
- * "<method> EBADF" (rule 61). */
+ * "<method> EBADF", as Node reports it. */
 static int set_int(const udg_socket *s, const struct family_opt *o, int value)
 {
 	if (s->fd < 0)
@@ -187,7 +187,7 @@ int udg_socket_set_multicast_interface(udg_socket *s, const char *iface)
 /* ---- Memberships ------------------------------------------------------------------------- */
 
 /* Memberships work on an unbound socket: libuv binds it to the wildcard, port 0, on the spot
- * (rule 63), and Node's tests rely on that. Called only after every argument was accepted. */
+ * (as Node does), and Node's tests rely on that. Called only after every argument was accepted. */
 static int ensure_bound(udg_socket *s)
 {
 	return s->fd >= 0 ? 0 : udg__socket_bind_wildcard_now(s);
