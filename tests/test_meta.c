@@ -21,6 +21,8 @@ struct seen {
 	bool has_dst;
 	char dst[UDG_ADDRSTRLEN];
 	int dst_port;
+	int ecns[8]; /* the codepoint of each of the first datagrams, in arrival order */
+	int n;
 };
 
 static void keep_meta(udg_socket *s, struct ev *e)
@@ -30,6 +32,8 @@ static void keep_meta(udg_socket *s, struct ev *e)
 	m->meta = e->rinfo.meta;
 	m->ecn = e->rinfo.ecn;
 	m->ifindex = e->rinfo.ifindex;
+	if (m->n < 8)
+		m->ecns[m->n++] = m->ecn;
 	m->has_dst = e->rinfo.dst_addr != NULL;
 	if (m->has_dst) {
 		cr_assert_gt(udg_format_address(e->rinfo.dst_addr, e->rinfo.dst_addrlen, m->dst,
@@ -240,4 +244,219 @@ Test(meta, bad_metadata_flags_are_refused_at_creation)
 	udg_socket_stats st;
 	cr_assert_eq(udg_socket_stats_get(NULL, &st), UDG_ERR_INVALID_ARG_TYPE);
 	cr_assert_eq(udg_loop_close(loop), 0);
+}
+
+/* ---- Send metadata ------------------------------------------------------------------------ */
+
+static void addr_of(int family, const char *text, int port, struct sockaddr_storage *ss,
+		    socklen_t *len)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)ss;
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)port);
+		cr_assert_eq(inet_pton(AF_INET, text, &a->sin_addr), 1);
+		*len = sizeof(*a);
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		cr_assert_eq(inet_pton(AF_INET6, text, &a->sin6_addr), 1);
+		*len = sizeof(*a);
+	}
+}
+
+static void ecn_round_trip(udg_socket_type type, const char *lo)
+{
+	int family = type == UDG_UDP4 ? AF_INET : AF_INET6;
+	udg_loop *loop = new_loop();
+	struct ev er = { 0 }, es = { 0 };
+	struct seen m = { 0 }, unused = { 0 };
+	udg_socket *s[2] = { meta_socket(loop, type, UDG_META_ECN, &er, &m),
+			     meta_socket(loop, type, UDG_META_ECN, &es, &unused) };
+	int port = bind_port(s[0], lo);
+	bind_port(s[1], lo);
+	struct sockaddr_storage to;
+	socklen_t tolen;
+	addr_of(family, lo, port, &to, &tolen);
+
+	/* Each datagram its own codepoint, queued in one tick: nothing leaks between them. */
+	static const int order[] = { 2, 0, 3, 1, 3 };
+	for (int i = 0; i < 5; i++) {
+		udg_send_meta sm = { .flags = UDG_META_ECN, .ecn = order[i] };
+		udg_buf b = { "e", 1 };
+		cr_assert_eq(udg_socket_send_msg(s[1], &b, 1, (struct sockaddr *)&to, tolen, &sm,
+						 sent_ok_cb, &es),
+			     0);
+	}
+	RUN_UNTIL(loop, er.message == 5);
+	cr_assert_eq(m.meta, UDG_META_ECN);
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(m.ecns[i], order[i], "datagram %d: ecn %d, sent %d", i, m.ecns[i],
+			     order[i]);
+	RUN_UNTIL(loop, es.sent_ok == 5);
+	close_all(loop, s, 2);
+}
+
+Test(meta, ecn_sent_per_datagram_round_trips_over_ipv4)
+{
+	ecn_round_trip(UDG_UDP4, "127.0.0.1");
+}
+
+Test(meta, ecn_sent_per_datagram_round_trips_over_ipv6)
+{
+	ecn_round_trip(UDG_UDP6, "::1");
+}
+
+static void source_selected(udg_socket_type type, const char *dst, const char *src)
+{
+	int family = type == UDG_UDP4 ? AF_INET : AF_INET6;
+	udg_loop *loop = new_loop();
+	struct ev er = { 0 }, es = { 0 };
+	struct seen m = { 0 }, unused = { 0 };
+	udg_socket *s[2] = { meta_socket(loop, type, UDG_META_PKTINFO, &er, &m),
+			     meta_socket(loop, type, UDG_META_PKTINFO, &es, &unused) };
+	int port = bind_port(s[0], NULL);
+	int sport = bind_port(s[1], NULL);
+	struct sockaddr_storage to, from;
+	socklen_t tolen, fromlen;
+	addr_of(family, dst, port, &to, &tolen);
+	addr_of(family, src, 0, &from, &fromlen);
+
+	udg_send_meta sm = { .flags = UDG_META_PKTINFO,
+			     .ifindex = (int)if_nametoindex("lo"),
+			     .src_addr = (struct sockaddr *)&from,
+			     .src_addrlen = fromlen };
+	udg_buf b = { "src", 3 };
+	cr_assert_eq(udg_socket_send_msg(s[1], &b, 1, (struct sockaddr *)&to, tolen, &sm,
+					 sent_ok_cb, &es),
+		     0);
+	RUN_UNTIL(loop, er.message == 1);
+	cr_assert_str_eq(er.from, src, "the receiver saw the chosen source");
+	cr_assert_eq(er.from_port, sport, "from the sender's own port");
+	cr_assert_str_eq(m.dst, dst);
+	RUN_UNTIL(loop, es.sent_ok == 1);
+	close_all(loop, s, 2);
+}
+
+Test(meta, the_source_address_chosen_per_ipv4_datagram_is_what_the_receiver_sees)
+{
+	source_selected(UDG_UDP4, "127.0.0.1", "127.0.0.2");
+	source_selected(UDG_UDP4, "127.0.0.2", "127.0.0.3");
+}
+
+Test(meta, the_source_address_chosen_per_ipv6_datagram_is_what_the_receiver_sees)
+{
+	source_selected(UDG_UDP6, "::1", "::1");
+}
+
+Test(meta, a_source_address_the_host_does_not_have_fails_in_the_callback)
+{
+	udg_loop *loop = new_loop();
+	struct ev er = { 0 }, es = { 0 };
+	struct seen m = { 0 }, unused = { 0 };
+	udg_socket *s[2] = { meta_socket(loop, UDG_UDP4, 0, &er, &m),
+			     meta_socket(loop, UDG_UDP4, UDG_META_PKTINFO, &es, &unused) };
+	int port = bind_port(s[0], "127.0.0.1");
+	bind_port(s[1], NULL);
+	struct sockaddr_storage to, from;
+	socklen_t tolen, fromlen;
+	addr_of(AF_INET, "127.0.0.1", port, &to, &tolen);
+	addr_of(AF_INET, "192.0.2.1", 0, &from, &fromlen);
+	udg_send_meta sm = { .flags = UDG_META_PKTINFO,
+			     .src_addr = (struct sockaddr *)&from,
+			     .src_addrlen = fromlen };
+	udg_buf b = { "no", 2 };
+	cr_assert_eq(
+		udg_socket_send_msg(s[1], &b, 1, (struct sockaddr *)&to, tolen, &sm, sent_cb, &es),
+		0);
+	cr_assert_eq(
+		udg_socket_send_msg(s[1], &b, 1, (struct sockaddr *)&to, tolen, NULL, sent_cb, &es),
+		0);
+	RUN_UNTIL(loop, es.sent == 2 && er.message == 1);
+	cr_assert_eq(es.sent_other, 1);
+	cr_assert_eq(es.sent_ok, 1, "the send after it is not affected");
+	close_all(loop, s, 2);
+}
+
+Test(meta, bad_send_metadata_is_refused_and_changes_nothing)
+{
+	udg_loop *loop = new_loop();
+	struct ev e4 = { 0 }, e6 = { 0 }, ep = { 0 };
+	struct seen m = { 0 };
+	udg_socket *s[3] = { meta_socket(loop, UDG_UDP4, UDG_META_ECN | UDG_META_PKTINFO, &e4, &m),
+			     meta_socket(loop, UDG_UDP6, UDG_META_PKTINFO, &e6, &m),
+			     new_socket(loop, UDG_UDP4, &ep) };
+	int port = bind_port(s[0], "127.0.0.1");
+	bind_port(s[1], "::1");
+	bind_port(s[2], "127.0.0.1");
+	struct sockaddr_storage to4, to6, a4, a6;
+	socklen_t l4, l6, la4, la6;
+	addr_of(AF_INET, "127.0.0.1", port, &to4, &l4);
+	addr_of(AF_INET6, "::1", port, &to6, &l6);
+	addr_of(AF_INET, "127.0.0.1", 0, &a4, &la4);
+	addr_of(AF_INET6, "::1", 0, &a6, &la6);
+	udg_buf b = { "x", 1 };
+	struct sockaddr *t4 = (struct sockaddr *)&to4, *t6 = (struct sockaddr *)&to6;
+
+	udg_send_meta ecn4 = { .flags = UDG_META_ECN, .ecn = 4 };
+	cr_assert_eq(udg_socket_send_msg(s[0], &b, 1, t4, l4, &ecn4, NULL, NULL),
+		     UDG_ERR_OUT_OF_RANGE);
+	udg_send_meta ecnm = { .flags = UDG_META_ECN, .ecn = -1 };
+	cr_assert_eq(udg_socket_send_msg(s[0], &b, 1, t4, l4, &ecnm, NULL, NULL),
+		     UDG_ERR_OUT_OF_RANGE);
+	/* An IPv6 source on a udp4 socket, and the reverse. */
+	udg_send_meta src6 = { .flags = UDG_META_PKTINFO,
+			       .src_addr = (struct sockaddr *)&a6,
+			       .src_addrlen = la6 };
+	cr_assert_eq(udg_socket_send_msg(s[0], &b, 1, t4, l4, &src6, NULL, NULL), -EINVAL);
+	udg_send_meta src4 = { .flags = UDG_META_PKTINFO,
+			       .src_addr = (struct sockaddr *)&a4,
+			       .src_addrlen = la4 };
+	cr_assert_eq(udg_socket_send_msg(s[1], &b, 1, t6, l6, &src4, NULL, NULL), -EINVAL);
+	/* Metadata the socket did not enable: s[1] has no ECN, s[2] nothing. */
+	udg_send_meta ecn1 = { .flags = UDG_META_ECN, .ecn = 1 };
+	cr_assert_eq(udg_socket_send_msg(s[1], &b, 1, t6, l6, &ecn1, NULL, NULL),
+		     UDG_ERR_INVALID_ARG_VALUE);
+	cr_assert_eq(udg_socket_send_msg(s[2], &b, 1, t4, l4, &src4, NULL, NULL),
+		     UDG_ERR_INVALID_ARG_VALUE);
+	udg_send_meta unknown = { .flags = UDG_META_DROPS };
+	cr_assert_eq(udg_socket_send_msg(s[0], &b, 1, t4, l4, &unknown, NULL, NULL),
+		     UDG_ERR_INVALID_ARG_VALUE);
+	cr_assert_eq(udg_socket_send_msg(s[0], &b, 1, NULL, 0, NULL, NULL, NULL),
+		     UDG_ERR_INVALID_ARG_TYPE);
+	cr_assert_eq(udg_socket_get_send_queue_count(s[0]), 0, "nothing was accepted");
+	cr_assert_eq(udg_socket_get_send_queue_count(s[1]), 0);
+	cr_assert_eq(udg_socket_get_send_queue_count(s[2]), 0);
+	for (int i = 0; i < 3; i++)
+		cr_assert_geq(udg_loop_run(loop, UDG_RUN_NOWAIT), 0);
+	cr_assert_eq(e4.message, 0, "nothing was sent");
+	close_all(loop, s, 3);
+}
+
+Test(meta, a_connected_socket_sends_metadata_without_an_address)
+{
+	udg_loop *loop = new_loop();
+	struct ev er = { 0 }, es = { 0 };
+	struct seen m = { 0 }, unused = { 0 };
+	udg_socket *s[2] = { meta_socket(loop, UDG_UDP4, UDG_META_ECN, &er, &m),
+			     meta_socket(loop, UDG_UDP4, UDG_META_ECN, &es, &unused) };
+	int port = bind_port(s[0], "127.0.0.1");
+	cr_assert_eq(udg_socket_connect(s[1], port, "127.0.0.1", status_cb, &es), 0);
+	RUN_UNTIL(loop, es.cb == 1);
+	cr_assert_eq(es.cb_status, 0);
+	struct sockaddr_storage to;
+	socklen_t tolen;
+	addr_of(AF_INET, "127.0.0.1", port, &to, &tolen);
+	udg_send_meta sm = { .flags = UDG_META_ECN, .ecn = 1 };
+	udg_buf b = { "c", 1 };
+	cr_assert_eq(
+		udg_socket_send_msg(s[1], &b, 1, (struct sockaddr *)&to, tolen, &sm, NULL, NULL),
+		UDG_ERR_SOCKET_DGRAM_IS_CONNECTED);
+	cr_assert_eq(udg_socket_send_msg(s[1], &b, 1, NULL, 0, &sm, sent_ok_cb, &es), 0);
+	RUN_UNTIL(loop, er.message == 1);
+	cr_assert_eq(m.ecn, 1);
+	RUN_UNTIL(loop, es.sent_ok == 1);
+	close_all(loop, s, 2);
 }
