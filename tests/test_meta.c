@@ -1,9 +1,12 @@
 /* tests/test_meta.c — datagram metadata (udg extension): the ECN codepoint, destination
  * address and interface a receiver opted into, source address and ECN chosen per send, the
  * kernel's receive-queue drop count in socket and loop stats, path MTU discovery, and the
- * errors for bad input. Real sockets on loopback, both families, ephemeral ports. */
+ * errors for bad input. Real sockets on loopback, both families, ephemeral ports; the path MTU
+ * tests run in a network namespace of their own whose loopback has a 1280-byte MTU. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <sched.h>
+#include <sys/ioctl.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -459,4 +462,73 @@ Test(meta, a_connected_socket_sends_metadata_without_an_address)
 	cr_assert_eq(m.ecn, 1);
 	RUN_UNTIL(loop, es.sent_ok == 1);
 	close_all(loop, s, 2);
+}
+
+/* ---- Path MTU ----------------------------------------------------------------------------- */
+
+/* A network namespace of this test process alone, whose loopback has a 1280-byte MTU: the
+ * host's loopback (64 KiB) cannot make a UDP datagram too big, and its MTU is not ours to
+ * change. Skips where namespaces are not allowed. */
+static void private_loopback(int mtu)
+{
+	if (unshare(CLONE_NEWNET) != 0)
+		cr_skip_test("no network namespace here (unshare: %s)", strerror(errno));
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	cr_assert_geq(fd, 0);
+	struct ifreq ifr = { 0 };
+	strcpy(ifr.ifr_name, "lo");
+	ifr.ifr_mtu = mtu;
+	cr_assert_eq(ioctl(fd, SIOCSIFMTU, &ifr), 0, "SIOCSIFMTU: %s", strerror(errno));
+	cr_assert_eq(ioctl(fd, SIOCGIFFLAGS, &ifr), 0);
+	ifr.ifr_flags |= IFF_UP;
+	cr_assert_eq(ioctl(fd, SIOCSIFFLAGS, &ifr), 0, "SIOCSIFFLAGS: %s", strerror(errno));
+	close(fd);
+}
+
+static void status_of(udg_socket *s, int status, size_t bytes, void *user)
+{
+	(void)s;
+	(void)bytes;
+	*(int *)user = status;
+}
+
+static void df_oversize(udg_socket_type type, const char *lo, int header)
+{
+	udg_loop *loop = new_loop();
+	struct ev er = { 0 }, es = { 0 };
+	udg_socket *s[2] = { new_socket(loop, type, &er), new_socket(loop, type, &es) };
+	int port = bind_port(s[0], lo);
+	bind_port(s[1], lo);
+	int mtu = 0;
+	cr_assert_eq(udg_socket_get_mtu(s[1], &mtu), UDG_ERR_SOCKET_DGRAM_NOT_CONNECTED);
+	cr_assert_eq(udg_socket_set_mtu_discover(s[1], (udg_pmtud)4), UDG_ERR_OUT_OF_RANGE);
+	cr_assert_eq(udg_socket_set_mtu_discover(s[1], UDG_PMTUD_DO), 0);
+	cr_assert_eq(udg_socket_connect(s[1], port, lo, status_cb, &es), 0);
+	RUN_UNTIL(loop, es.cb == 1);
+	cr_assert_eq(udg_socket_get_mtu(s[1], &mtu), 0);
+	cr_assert_eq(mtu, 1280);
+
+	static char big[1281];
+	int fits = 1280 - header;
+	int too_big = 1, fitting = 1;
+	cr_assert_eq(udg_socket_send(s[1], big, (size_t)fits + 1, 0, NULL, status_of, &too_big), 0);
+	cr_assert_eq(udg_socket_send(s[1], big, (size_t)fits, 0, NULL, status_of, &fitting), 0);
+	RUN_UNTIL(loop, too_big != 1 && fitting != 1 && er.message == 1);
+	cr_assert_eq(too_big, -EMSGSIZE);
+	cr_assert_eq(fitting, 0, "the datagram that fits is not affected");
+	cr_assert_eq(er.len, (size_t)fits);
+	cr_assert_eq(er.message, 1);
+	close_all(loop, s, 2);
+}
+
+Test(meta, a_dont_fragment_ipv4_datagram_over_the_path_mtu_fails_with_emsgsize)
+{
+	private_loopback(1280);
+	df_oversize(UDG_UDP4, "127.0.0.1", 28);
+}
+
+Test(meta, a_dont_fragment_ipv6_datagram_over_the_path_mtu_fails_with_emsgsize)
+{
+	private_loopback(1280);
+	df_oversize(UDG_UDP6, "::1", 48);
 }
