@@ -48,6 +48,10 @@ struct udg__io {
 	struct udg__fifo sendq;      /* accepted, not yet handed to the kernel, in call order */
 	unsigned tx_inflight;        /* handed to the kernel, not yet completed */
 	unsigned recv_errors;        /* receive errors since the last datagram (backends' use) */
+	unsigned rmeta;              /* UDG_META_* the owner enabled; set before udg__io_open() */
+	unsigned rmeta_space;        /* control bytes each datagram's metadata needs (0: none) */
+	uint32_t rx_drops;           /* the kernel's last SO_RXQ_OVFL count */
+	uint64_t kernel_drops;       /* drops seen through rx_drops (the count, unwrapped) */
 	union {
 		struct {
 			struct udg__op recv_op;
@@ -130,8 +134,49 @@ UDG__HIDDEN struct udg__tx *udg__io_take_failed(struct udg__io *io);
  * marks). The walker unlinks each endpoint before it handles it, so an upcall that queues more
  * work re-marks it for the next flush instead of being lost. */
 UDG__HIDDEN void udg__backend_take_dirty(udg_loop *loop, struct udg__list *out);
+/* ---- Receive metadata (io.c): one parser for every backend --------------------------------- */
+
+/* With metadata the io_uring backend lays the source address out in 32 bytes, not 28, so the
+ * control messages after it are 8-byte aligned; the epoll backend gives up the same 4 bytes of
+ * payload room, so truncation stays the same on both. */
+#define UDG__RMETA_NAME_PAD 4
+/* The most control bytes any metadata combination needs (IPv6 sizes: tclass, pktinfo, drops). */
+#define UDG__RMETA_SPACE_MAX 128
+
+/* What the control messages of one datagram said. */
+struct udg__rmeta {
+	unsigned meta; /* UDG_META_ECN / UDG_META_PKTINFO seen */
+	int ecn;
+	int ifindex;
+	bool has_drops;
+	uint32_t drops;
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} dst;
+	socklen_t dst_len;
+};
+
+/* The control room (a multiple of CMSG_SPACE) the `meta` flags need; 0 for none. */
+UDG__HIDDEN unsigned udg__rmeta_space(unsigned meta);
+/* Ask the kernel for the control messages of `meta` on fd (family AF_INET/AF_INET6). */
+UDG__HIDDEN int udg__rmeta_enable(int fd, int family, unsigned meta);
+/* Take in one control message (any other level/type is ignored). */
+UDG__HIDDEN void udg__rmeta_cmsg(struct udg__rmeta *m, const struct cmsghdr *c);
+/* After the last control message: fill rinfo's metadata fields (pointing into *m, which must
+ * outlive the message upcall) and account the kernel's drop count on the endpoint and loop. */
+UDG__HIDDEN void udg__rmeta_finish(struct udg__io *io, struct udg__rmeta *m, udg_rinfo *rinfo);
+
 /* The receive payload a buffer of `buf_size` bytes holds after the recvmsg header and the
  * largest source address: the same on every backend, so truncation does not depend on it. */
 UDG__HIDDEN unsigned udg__recv_payload_room(unsigned buf_size);
+/* The same for one endpoint: less the control room its metadata takes. */
+static inline unsigned udg__io_payload_room(const struct udg__io *io, unsigned buf_size)
+{
+	unsigned room = udg__recv_payload_room(buf_size);
+	unsigned ctrl = io->rmeta_space ? io->rmeta_space + UDG__RMETA_NAME_PAD : 0;
+	return room > ctrl ? room - ctrl : 0;
+}
 
 #endif /* UDG_BACKEND_H */

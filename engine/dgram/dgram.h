@@ -67,6 +67,9 @@ UDG__HIDDEN void udg__addr_to_public(const struct sockaddr *sa, socklen_t len, u
 /* Pieces kept inline per slot; udg_socket_sendv accepts up to UDG_SENDV_MAX via the heap. */
 #define UDG__SEND_IOV_INLINE 4
 
+/* The largest control block a send carries: a traffic class and an IPv6 pktinfo. */
+#define UDG__SEND_CTRL_MAX 64
+
 struct udg__send {
 	struct udg__tx tx; /* what the backend sends: tx.msg, tx.status (a failure before the
 			      kernel), tx.node (the free list, the socket's waiting queue, or the
@@ -83,6 +86,11 @@ struct udg__send {
 	void *heap_copy;       /* heap copy of a large callback-less payload */
 	struct udg__tick tick; /* completion delivered without the backend (errors, cancels) */
 	struct udg_lookup_req lookup; /* hostname destinations (and custom resolvers) */
+	/* Control messages of udg_socket_send_msg (ECN, source address): tx.msg points here. */
+	union {
+		struct cmsghdr align;
+		unsigned char b[UDG__SEND_CTRL_MAX];
+	} ctrl;
 	unsigned char inline_data[UDG__SEND_INLINE];
 };
 
@@ -133,7 +141,8 @@ struct udg_socket {
 			       custom lookups */
 	size_t queue_bytes; /* getSendQueueSize */
 	size_t queue_count; /* getSendQueueCount */
-	struct udg__fifo waiting; /* sends waiting for bind or lookup (slot->tx.node) */
+	uint64_t datagrams_received; /* udg_socket_stats_get */
+	struct udg__fifo waiting;    /* sends waiting for bind or lookup (slot->tx.node) */
 	/* bind/connect in progress */
 	udg_status_cb bind_cb;
 	void *bind_user;
@@ -200,6 +209,17 @@ UDG__HIDDEN void udg__recv_retry_free(udg_socket *s);
 /* Send slots (send.c): the pool is sized by udg_loop_options.send_slots. */
 UDG__HIDDEN int udg__sends_init(struct udg__dgram_loop *d, unsigned count);
 UDG__HIDDEN void udg__sends_fini(struct udg__dgram_loop *d);
+
+/* ---- Metadata (meta.c) ------------------------------------------------------------------ */
+
+/* Every udg_meta_flag bit. */
+#define UDG__META_ALL (UDG_META_ECN | UDG_META_PKTINFO | UDG_META_DROPS)
+/* Before the endpoint opens: ask the kernel for the socket's receive metadata. */
+UDG__HIDDEN int udg__socket_meta_open(udg_socket *s);
+/* Check a send's metadata against the socket (0 or a code; NULL is none). */
+UDG__HIDDEN int udg__send_meta_check(const udg_socket *s, const udg_send_meta *m);
+/* Build the send's control messages in slot->ctrl and point slot->tx.msg at them. */
+UDG__HIDDEN void udg__send_meta_fill(struct udg__send *slot, int family, const udg_send_meta *m);
 
 /* ---- Resolver worker pool (resolver.c) -------------------------------------------------- */
 

@@ -23,6 +23,7 @@ void udg__socket_message(struct udg__io *io, const void *data, size_t len, const
 	io->recv_errors = 0;
 	s->recv_backoff_ns = 0;
 	s->loop->stats.datagrams_received++;
+	s->datagrams_received++;
 	if (s->opts.on_message)
 		s->opts.on_message(s, data, len, rinfo, s->opts.user);
 }

@@ -284,7 +284,7 @@ static size_t payload_size(const udg_buf *bufs, size_t n, int *err)
  * waiting ahead of it and the destination is known; otherwise behind the waiting sends. */
 static int accept_send(udg_socket *s, const udg_buf *bufs, size_t n, size_t total, int port,
 		       int kind, const struct sockaddr_storage *dst, socklen_t dstlen,
-		       const char *address, udg_send_cb cb, void *user)
+		       const char *address, const udg_send_meta *meta, udg_send_cb cb, void *user)
 {
 	bool connected = s->conn_state == UDG__CONNECTED;
 	struct udg__send *slot = slot_get(s->loop);
@@ -299,6 +299,8 @@ static int accept_send(udg_socket *s, const udg_buf *bufs, size_t n, size_t tota
 	slot->tx.status = 0;
 	slot->lookup.pending = false;
 	slot->tx.msg = (struct msghdr){ .msg_name = NULL };
+	if (UDG__UNLIKELY(meta != NULL))
+		udg__send_meta_fill(slot, s->family, meta);
 	/* No UDP datagram is larger than 65535 bytes: such a send fails with EMSGSIZE, as the
 	 * kernel would fail it, but without copying it to the heap or asking the kernel. */
 	bool too_big = total > UDG__DGRAM_MAX;
@@ -379,22 +381,32 @@ static int send_common(udg_socket *s, const udg_buf *bufs, size_t n, int port, c
 	if (UDG__UNLIKELY(s->closing))
 		return UDG_ERR_SOCKET_DGRAM_NOT_RUNNING;
 	return accept_send(s, bufs, n, total, port, kind, &dst, dstlen,
-			   has_address ? address : NULL, cb, user);
+			   has_address ? address : NULL, NULL, cb, user);
 }
 
 /* The raw-address extension: no text, no lookup (a custom resolver is not consulted). */
 static int send_to_common(udg_socket *s, const udg_buf *bufs, size_t n, const struct sockaddr *addr,
-			  socklen_t addrlen, udg_send_cb cb, void *user)
+			  socklen_t addrlen, const udg_send_meta *meta, udg_send_cb cb, void *user)
 {
 	UDG__PRESERVE_ERRNO;
-	if (UDG__UNLIKELY(!s || !addr))
+	if (UDG__UNLIKELY(!s))
 		return UDG_ERR_INVALID_ARG_TYPE;
+	bool connected = s->conn_state == UDG__CONNECTED;
+	if (UDG__UNLIKELY(!addr && !(meta && connected)))
+		return UDG_ERR_INVALID_ARG_TYPE; /* only send_msg may omit it, when connected */
 	int err;
 	size_t total = payload_size(bufs, n, &err);
 	if (UDG__UNLIKELY(err))
 		return err;
-	if (s->conn_state == UDG__CONNECTED)
+	if (connected && addr)
 		return UDG_ERR_SOCKET_DGRAM_IS_CONNECTED;
+	if (UDG__UNLIKELY((err = udg__send_meta_check(s, meta)) != 0))
+		return err;
+	if (!addr) {
+		if (UDG__UNLIKELY(s->closing))
+			return UDG_ERR_SOCKET_DGRAM_NOT_RUNNING;
+		return accept_send(s, bufs, n, total, 0, 0, NULL, 0, NULL, meta, cb, user);
+	}
 	socklen_t need =
 		s->family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 	if (addr->sa_family != s->family || addrlen < need)
@@ -406,7 +418,7 @@ static int send_to_common(udg_socket *s, const udg_buf *bufs, size_t n, const st
 		return UDG_ERR_SOCKET_DGRAM_NOT_RUNNING;
 	struct sockaddr_storage dst;
 	memcpy(&dst, addr, need);
-	return accept_send(s, bufs, n, total, port, 0, &dst, need, NULL, cb, user);
+	return accept_send(s, bufs, n, total, port, 0, &dst, need, NULL, meta, cb, user);
 }
 
 UDG_EXPORT int udg_socket_send_to(udg_socket *s, const void *buf, size_t len,
@@ -414,7 +426,7 @@ UDG_EXPORT int udg_socket_send_to(udg_socket *s, const void *buf, size_t len,
 				  void *user)
 {
 	udg_buf one = { buf, len };
-	return send_to_common(s, &one, 1, addr, addrlen, cb, user);
+	return send_to_common(s, &one, 1, addr, addrlen, NULL, cb, user);
 }
 
 UDG_EXPORT int udg_socket_sendv_to(udg_socket *s, const udg_buf *bufs, size_t n,
@@ -423,7 +435,19 @@ UDG_EXPORT int udg_socket_sendv_to(udg_socket *s, const udg_buf *bufs, size_t n,
 {
 	if (!bufs && n)
 		return UDG_ERR_INVALID_ARG_TYPE;
-	return send_to_common(s, bufs, n, addr, addrlen, cb, user);
+	return send_to_common(s, bufs, n, addr, addrlen, NULL, cb, user);
+}
+
+/* The metadata extension: the raw-address send with control messages (meta.c builds them in
+ * the slot, so nothing is allocated). meta NULL is a plain send; addr NULL needs a connection. */
+UDG_EXPORT int udg_socket_send_msg(udg_socket *s, const udg_buf *bufs, size_t n,
+				   const struct sockaddr *addr, socklen_t addrlen,
+				   const udg_send_meta *meta, udg_send_cb cb, void *user)
+{
+	static const udg_send_meta none = { 0 };
+	if (!bufs && n)
+		return UDG_ERR_INVALID_ARG_TYPE;
+	return send_to_common(s, bufs, n, addr, addrlen, meta ? meta : &none, cb, user);
 }
 
 UDG_EXPORT int udg_socket_send(udg_socket *s, const void *buf, size_t len, int port,

@@ -224,7 +224,9 @@ static int apply_buffer_sizes(udg_socket *s)
  * when the backend cannot take the descriptor (epoll_ctl: -ENOMEM, -ENOSPC). */
 static int became_bound(udg_socket *s)
 {
-	int r = udg__io_open(&s->io, s->fd);
+	int r = udg__socket_meta_open(s);
+	if (r == 0)
+		r = udg__io_open(&s->io, s->fd);
 	if (r != 0)
 		return r;
 	s->bind_state = UDG__BOUND;
@@ -421,6 +423,8 @@ UDG_EXPORT int udg_socket_new(udg_loop *loop, const udg_socket_options *opts, ud
 	 * kernel cannot take (> INT_MAX); we refuse them up front instead. */
 	if (opts->recv_buffer_size > INT_MAX || opts->send_buffer_size > INT_MAX)
 		return UDG_ERR_OUT_OF_RANGE;
+	if (opts->metadata & ~(unsigned)UDG__META_ALL)
+		return UDG_ERR_INVALID_ARG_VALUE;
 	if (udg__loop_forked(loop))
 		return UDG_ERR_LOOP_FORKED;
 	struct udg__dgram_loop *d = udg__dgram_get(loop);

@@ -47,7 +47,24 @@ typedef struct udg_rinfo {
 	int port;       /* source port, host order */
 	size_t size;    /* the datagram's true size in bytes (Node's rinfo.size) */
 	bool truncated; /* the datagram was larger than the receive buffer; len < size */
+	/* udg extension: receive metadata the socket asked for (udg_socket_options.metadata).
+	 * `meta` says which of the fields below this datagram carries (UDG_META_ECN,
+	 * UDG_META_PKTINFO); the others are zero. */
+	unsigned meta;
+	int ecn;                         /* ECN codepoint 0..3 (low two bits of TOS / tclass) */
+	int ifindex;                     /* interface the datagram arrived on */
+	const struct sockaddr *dst_addr; /* the local address it was sent to (port 0) */
+	socklen_t dst_addrlen;
 } udg_rinfo;
+
+/* udg extension: per-datagram metadata a socket opts into (udg_socket_options.metadata); the
+ * default (0) asks the kernel for nothing and costs nothing per datagram. */
+typedef enum udg_meta_flag {
+	UDG_META_ECN = 1 << 0,     /* rinfo->ecn (IP_RECVTOS / IPV6_RECVTCLASS); ECN on send */
+	UDG_META_PKTINFO = 1 << 1, /* rinfo->dst_addr, rinfo->ifindex (IP_PKTINFO /
+				      IPV6_RECVPKTINFO); source address / interface on send */
+	UDG_META_DROPS = 1 << 2,   /* SO_RXQ_OVFL: kernel_drops in socket and loop stats */
+} udg_meta_flag;
 
 /* Node's 'error' event payload for asynchronous failures. */
 typedef struct udg_error_info {
@@ -120,9 +137,11 @@ typedef struct udg_socket_options {
 	udg_event_cb on_close;
 	udg_event_cb on_connect;
 	udg_error_cb on_error;
-	void *user; /* passed to every event handler */
+	void *user;          /* passed to every event handler */
+	unsigned metadata;   /* udg extension: udg_meta_flag bits, applied at bind; 0 = none */
+	unsigned reserved32; /* zero */
 	/* Room for options added later (docs/abi.md); udg_socket_options_init() zeroes it. */
-	uint64_t reserved[5];
+	uint64_t reserved[4];
 } udg_socket_options; /* 128 bytes, fixed like udg_loop_options */
 
 /* Options for udg_socket_bind_ex (Node's bind(options)). */
@@ -197,6 +216,29 @@ UDG_EXPORT int udg_socket_sendv_to(udg_socket *s, const udg_buf *bufs, size_t n,
 				   const struct sockaddr *addr, socklen_t addrlen, udg_send_cb cb,
 				   void *user);
 
+/* Extension (no Node equivalent): per-datagram send metadata for udg_socket_send_msg. */
+typedef struct udg_send_meta {
+	unsigned flags;                  /* which fields are set: UDG_META_ECN, UDG_META_PKTINFO */
+	int ecn;                         /* UDG_META_ECN: codepoint 0..3 (sent as the whole TOS /
+					    traffic class byte, DSCP 0) */
+	int ifindex;                     /* UDG_META_PKTINFO: outgoing interface, 0 = by route */
+	const struct sockaddr *src_addr; /* UDG_META_PKTINFO: source address of the socket's
+					    family (port ignored), NULL = by route */
+	socklen_t src_addrlen;
+} udg_send_meta;
+
+/* Extension: send n pieces as one datagram to a raw address (NULL on a connected socket) with
+ * per-datagram metadata (IP_TOS / IPV6_TCLASS and IP_PKTINFO / IPV6_PKTINFO control messages).
+ * A metadata flag must be one the socket enabled in udg_socket_options.metadata. meta NULL
+ * sends none. ERRORS: as udg_socket_sendv_to, plus UDG_ERR_OUT_OF_RANGE (ecn outside 0..3),
+ * UDG_ERR_INVALID_ARG_VALUE (a flag the socket did not enable, or an unknown flag), -EINVAL
+ * (src_addr of the other family or too short), UDG_ERR_INVALID_ARG_TYPE (addr NULL on an
+ * unconnected socket), DGRAM_IS_CONNECTED (addr given on a connected socket). A source address
+ * the host does not own fails in the callback (-EINVAL from the kernel). */
+UDG_EXPORT int udg_socket_send_msg(udg_socket *s, const udg_buf *bufs, size_t n,
+				   const struct sockaddr *addr, socklen_t addrlen,
+				   const udg_send_meta *meta, udg_send_cb cb, void *user);
+
 /* connect(port[, address][, cb]): 'connect' (and cb(s, 0)) fires from the loop on success;
  * on failure cb(s, code), or 'error' when cb is NULL. Non-literal text is resolved, as for
  * send. The socket is CONNECTING from this call until 'connect' (or the failure) is delivered,
@@ -258,6 +300,34 @@ UDG_EXPORT int udg_socket_set_send_buffer_size(udg_socket *s, uint32_t size);
  * Sends waiting for bind or a lookup are not counted, as in Node. */
 UDG_EXPORT size_t udg_socket_get_send_queue_size(const udg_socket *s);
 UDG_EXPORT size_t udg_socket_get_send_queue_count(const udg_socket *s);
+
+/* Extension (no Node equivalent): path MTU discovery (IP_MTU_DISCOVER / IPV6_MTU_DISCOVER). */
+typedef enum udg_pmtud {
+	UDG_PMTUD_WANT = 0,  /* the kernel's default: DF set, fragment above a learnt path MTU */
+	UDG_PMTUD_DONT = 1,  /* never set DF; fragment as needed */
+	UDG_PMTUD_DO = 2,    /* always DF: a datagram over the path MTU fails with -EMSGSIZE */
+	UDG_PMTUD_PROBE = 3, /* DF set, the path MTU ignored (probing) */
+} udg_pmtud;
+/* ERRORS: NOT_RUNNING, -EBADF (not bound), UDG_ERR_OUT_OF_RANGE (not a udg_pmtud). With
+ * UDG_PMTUD_DO a send larger than the path MTU reaches its callback as -EMSGSIZE; the other
+ * sends are not affected. */
+UDG_EXPORT int udg_socket_set_mtu_discover(udg_socket *s, udg_pmtud mode);
+/* The path MTU the kernel knows for a connected socket's peer (IP_MTU / IPV6_MTU) into *out.
+ * ERRORS: INVALID_ARG_TYPE (NULL), NOT_RUNNING, NOT_CONNECTED. */
+UDG_EXPORT int udg_socket_get_mtu(udg_socket *s, int *out);
+
+/* Extension (no Node equivalent): per-socket counters (udg_socket_stats_get). */
+typedef struct udg_socket_stats {
+	uint64_t datagrams_received; /* message callbacks delivered */
+	uint64_t kernel_drops; /* datagrams the kernel dropped on this socket because its receive
+				  queue was full (SO_RXQ_OVFL; needs UDG_META_DROPS). The kernel
+				  reports the count with the next datagram that gets through. */
+	uint64_t reserved[6];
+} udg_socket_stats; /* 64 bytes */
+
+/* Extension: the socket's counters into *out. ERRORS: INVALID_ARG_TYPE (NULL). Valid on a
+ * closing socket too (until its close callback has run). */
+UDG_EXPORT int udg_socket_stats_get(const udg_socket *s, udg_socket_stats *out);
 
 /* Extension (no Node equivalent): the OS socket's file descriptor, for socket options udg has
  * no call for (SO_INCOMING_CPU, SO_ATTACH_REUSEPORT_CBPF, SO_MARK, ...). The fd stays owned by

@@ -89,8 +89,10 @@ typedef struct udg_loop_stats {
 					callback, which Node drops silently) */
 	uint64_t errors_dropped;     /* 'error' events lost: more than 4 queued on one socket
 					within one tick */
+	uint64_t kernel_drops;       /* datagrams the kernel dropped on full receive queues, summed
+					over the sockets with UDG_META_DROPS (udg extension) */
 	/* Counters added later take slots from here (docs/abi.md); zero until then. */
-	uint64_t reserved[20];
+	uint64_t reserved[19];
 } udg_loop_stats; /* 256 bytes, fixed like udg_loop_options */
 
 typedef void (*udg_post_cb)(void *arg);

@@ -41,6 +41,11 @@ struct udg__epoll {
 	struct mmsghdr rmsgs[BATCH];
 	struct iovec riovs[BATCH];
 	struct sockaddr_in6 rnames[BATCH];
+	/* Control room per receive buffer, used only by endpoints with metadata. */
+	union {
+		struct cmsghdr align;
+		unsigned char b[UDG__RMETA_SPACE_MAX];
+	} rctrl[BATCH];
 	struct mmsghdr smsgs[BATCH];
 };
 
@@ -75,9 +80,16 @@ static int io_update(struct udg__epoll *ep, struct udg__io *io, uint32_t events)
 
 static void recv_batch(struct udg__epoll *ep, struct udg__io *io)
 {
+	/* Metadata takes payload room as it does in an io_uring buffer: same truncation. */
+	unsigned room = udg__io_payload_room(io, io->loop->opts.recv_buf_size);
 	for (int round = 0; round < RECV_ROUNDS; round++) {
-		for (unsigned i = 0; i < ep->batch; i++)
-			ep->rmsgs[i].msg_hdr.msg_namelen = sizeof(ep->rnames[i]);
+		for (unsigned i = 0; i < ep->batch; i++) {
+			struct msghdr *m = &ep->rmsgs[i].msg_hdr;
+			m->msg_namelen = sizeof(ep->rnames[i]);
+			m->msg_control = io->rmeta_space ? ep->rctrl[i].b : NULL;
+			m->msg_controllen = io->rmeta_space;
+			ep->riovs[i].iov_len = room;
+		}
 		/* MSG_TRUNC: msg_len is the datagram's true size when it did not fit. */
 		int n = recvmmsg(io->fd, ep->rmsgs, ep->batch, MSG_DONTWAIT | MSG_TRUNC, NULL);
 		if (n < 0) {
@@ -100,8 +112,14 @@ static void recv_batch(struct udg__epoll *ep, struct udg__io *io)
 				.size = size,
 				.truncated = (m->msg_flags & MSG_TRUNC) != 0,
 			};
-			io->h->message(io, m->msg_iov[0].iov_base,
-				       size < ep->room ? size : ep->room, &rinfo);
+			struct udg__rmeta meta = { 0 };
+			if (io->rmeta_space) {
+				for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c))
+					udg__rmeta_cmsg(&meta, c);
+				udg__rmeta_finish(io, &meta, &rinfo);
+			}
+			io->h->message(io, m->msg_iov[0].iov_base, size < room ? size : room,
+				       &rinfo);
 		}
 		if ((unsigned)n < ep->batch || !io->recv_want)
 			return;

@@ -163,6 +163,17 @@ static void deliver(struct udg__io *io, unsigned char *buf, int len)
 	if (UDG__UNLIKELY(!udg__recv_parse(buf, len, &io->u.uring.recv_msg, &rinfo, &payload,
 					   &payload_len)))
 		return;
+	if (io->rmeta_space) {
+		struct udg__rmeta m = { 0 };
+		struct io_uring_recvmsg_out *o = (struct io_uring_recvmsg_out *)(void *)buf;
+		struct msghdr *tmpl = &io->u.uring.recv_msg;
+		for (struct cmsghdr *c = io_uring_recvmsg_cmsg_firsthdr(o, tmpl); c;
+		     c = io_uring_recvmsg_cmsg_nexthdr(o, tmpl, c))
+			udg__rmeta_cmsg(&m, c);
+		udg__rmeta_finish(io, &m, &rinfo);
+		io->h->message(io, payload, payload_len, &rinfo);
+		return;
+	}
 	io->h->message(io, payload, payload_len, &rinfo);
 }
 
@@ -459,8 +470,13 @@ int udg__uring_embed_fd(udg_loop *loop)
 static int io_open(struct udg__io *io)
 {
 	io->u.uring.recv_op.complete = recv_complete;
-	/* Room for either family's source address; no control messages. */
+	/* Room for either family's source address, and for the control messages the owner's
+	 * metadata needs (none by default); padded so those messages are aligned. */
 	io->u.uring.recv_msg = (struct msghdr){ .msg_namelen = sizeof(struct sockaddr_in6) };
+	if (io->rmeta_space) {
+		io->u.uring.recv_msg.msg_namelen += UDG__RMETA_NAME_PAD;
+		io->u.uring.recv_msg.msg_controllen = io->rmeta_space;
+	}
 	io->u.uring.cancelling = false;
 	udg__list_init(&io->u.uring.low_link);
 	return 0;
