@@ -280,11 +280,24 @@ static size_t payload_size(const udg_buf *bufs, size_t n, int *err)
 	return total;
 }
 
-/* Take a slot and queue the datagram: straight to an SQE when the socket is bound, nothing is
- * waiting ahead of it and the destination is known; otherwise behind the waiting sends. */
-static int accept_send(udg_socket *s, const udg_buf *bufs, size_t n, size_t total, int port,
-		       int kind, const struct sockaddr_storage *dst, socklen_t dstlen,
-		       const char *address, const udg_send_meta *meta, udg_send_cb cb, void *user)
+/* One validated send call, as the public entry points hand it to accept_send(). */
+struct send_req {
+	const udg_buf *bufs;
+	size_t n, total;
+	int port;                   /* destination port (0 when connected) */
+	int kind;                   /* resolve_dest(): 0 literal, 1 lookup, -EINVAL other family */
+	const struct sockaddr *dst; /* kind 0 and unconnected: the destination, dstlen bytes */
+	socklen_t dstlen;
+	const char *address;       /* kind 1: the host to look up */
+	const udg_send_meta *meta; /* udg_socket_send_msg(), else NULL */
+	udg_send_cb cb;
+	void *user;
+};
+
+/* Take a slot and queue the datagram: straight to the socket's endpoint when the socket is
+ * bound, nothing is waiting ahead of it and the destination is known; otherwise behind the
+ * waiting sends. */
+static int accept_send(udg_socket *s, const struct send_req *q)
 {
 	bool connected = s->conn_state == UDG__CONNECTED;
 	struct udg__send *slot = slot_get(s->loop);
@@ -292,19 +305,19 @@ static int accept_send(udg_socket *s, const udg_buf *bufs, size_t n, size_t tota
 	if (UDG__UNLIKELY(!slot))
 		return UDG_ERR_SEND_QUEUE_FULL;
 	slot->sock = s;
-	slot->cb = cb;
-	slot->user = user;
-	slot->bytes = total;
-	slot->port = connected ? 0 : port;
+	slot->cb = q->cb;
+	slot->user = q->user;
+	slot->bytes = q->total;
+	slot->port = connected ? 0 : q->port;
 	slot->tx.status = 0;
 	slot->lookup.pending = false;
 	slot->tx.msg = (struct msghdr){ .msg_name = NULL };
-	if (UDG__UNLIKELY(meta != NULL))
-		udg__send_meta_fill(slot, s->family, meta);
+	if (UDG__UNLIKELY(q->meta != NULL))
+		udg__send_meta_fill(slot, s->family, q->meta);
 	/* No UDP datagram is larger than 65535 bytes: such a send fails with EMSGSIZE, as the
 	 * kernel would fail it, but without copying it to the heap or asking the kernel. */
-	bool too_big = total > UDG__DGRAM_MAX;
-	int r = too_big ? 0 : fill_payload(s->loop, slot, bufs, n, total, cb == NULL);
+	bool too_big = q->total > UDG__DGRAM_MAX;
+	int r = too_big ? 0 : fill_payload(s->loop, slot, q->bufs, q->n, q->total, q->cb == NULL);
 	if (UDG__UNLIKELY(r != 0)) {
 		slot_put(s->loop, slot);
 		return r;
@@ -312,9 +325,9 @@ static int accept_send(udg_socket *s, const udg_buf *bufs, size_t n, size_t tota
 	slot->tx.msg.msg_iov = slot->iov;
 	if (!connected) {
 		slot->tx.msg.msg_name = &slot->addr;
-		if (kind == 0) {
-			memcpy(&slot->addr, dst, dstlen);
-			slot->tx.msg.msg_namelen = dstlen;
+		if (q->kind == 0) {
+			memcpy(&slot->addr, q->dst, q->dstlen);
+			slot->tx.msg.msg_namelen = q->dstlen;
 		}
 	}
 
@@ -331,18 +344,18 @@ static int accept_send(udg_socket *s, const udg_buf *bufs, size_t n, size_t tota
 			return 0;
 		}
 	}
-	if (UDG__LIKELY(kind == 0 && !too_big && s->bind_state == UDG__BOUND &&
+	if (UDG__LIKELY(q->kind == 0 && !too_big && s->bind_state == UDG__BOUND &&
 			udg__fifo_empty(&s->waiting) && !s->ev_listening.queued)) {
 		submit(s, slot);
 		return 0;
 	}
 	if (too_big)
 		slot->tx.status = -EMSGSIZE;
-	else if (kind == -EINVAL)
+	else if (q->kind == -EINVAL)
 		slot->tx.status = -EINVAL; /* Node: "send EINVAL" through the callback */
 	wait_append(s, slot);
-	if (kind == 1 && !too_big) {
-		r = udg__lookup_start(s, &slot->lookup, address, port, send_lookup_done);
+	if (q->kind == 1 && !too_big) {
+		r = udg__lookup_start(s, &slot->lookup, q->address, q->port, send_lookup_done);
 		if (r != 0) {
 			slot->tx.status = r;
 			slot->lookup.pending = false;
@@ -371,17 +384,22 @@ static int send_common(udg_socket *s, const udg_buf *bufs, size_t n, int port, c
 		return UDG_ERR_SOCKET_BAD_PORT;
 
 	struct sockaddr_storage dst;
-	socklen_t dstlen = 0;
-	int kind = 0;
+	struct send_req q = { .bufs = bufs,
+			      .n = n,
+			      .total = total,
+			      .port = port,
+			      .dst = (const struct sockaddr *)&dst,
+			      .address = has_address ? address : NULL,
+			      .cb = cb,
+			      .user = user };
 	if (!connected) {
-		kind = resolve_dest(s, port, address, &dst, &dstlen);
-		if (kind < 0 && kind != -EINVAL)
-			return kind;
+		q.kind = resolve_dest(s, port, address, &dst, &q.dstlen);
+		if (q.kind < 0 && q.kind != -EINVAL)
+			return q.kind;
 	}
 	if (UDG__UNLIKELY(s->closing))
 		return UDG_ERR_SOCKET_DGRAM_NOT_RUNNING;
-	return accept_send(s, bufs, n, total, port, kind, &dst, dstlen,
-			   has_address ? address : NULL, NULL, cb, user);
+	return accept_send(s, &q);
 }
 
 /* The raw-address extension: no text, no lookup (a custom resolver is not consulted). */
@@ -402,23 +420,23 @@ static int send_to_common(udg_socket *s, const udg_buf *bufs, size_t n, const st
 		return UDG_ERR_SOCKET_DGRAM_IS_CONNECTED;
 	if (UDG__UNLIKELY((err = udg__send_meta_check(s, meta)) != 0))
 		return err;
-	if (!addr) {
-		if (UDG__UNLIKELY(s->closing))
-			return UDG_ERR_SOCKET_DGRAM_NOT_RUNNING;
-		return accept_send(s, bufs, n, total, 0, 0, NULL, 0, NULL, meta, cb, user);
+	struct send_req q = {
+		.bufs = bufs, .n = n, .total = total, .meta = meta, .cb = cb, .user = user
+	};
+	if (addr) {
+		/* Read straight from the caller's address (copied once, into the slot). */
+		q.dst = addr;
+		q.dstlen = s->family == AF_INET ? sizeof(struct sockaddr_in)
+						: sizeof(struct sockaddr_in6);
+		if (addr->sa_family != s->family || addrlen < q.dstlen)
+			return -EINVAL;
+		q.port = ntohs(((const struct sockaddr_in *)addr)->sin_port); /* same in _in6 */
+		if (q.port == 0)
+			return UDG_ERR_SOCKET_BAD_PORT;
 	}
-	socklen_t need =
-		s->family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-	if (addr->sa_family != s->family || addrlen < need)
-		return -EINVAL;
-	int port = ntohs(((const struct sockaddr_in *)addr)->sin_port); /* same offset in _in6 */
-	if (port == 0)
-		return UDG_ERR_SOCKET_BAD_PORT;
 	if (UDG__UNLIKELY(s->closing))
 		return UDG_ERR_SOCKET_DGRAM_NOT_RUNNING;
-	struct sockaddr_storage dst;
-	memcpy(&dst, addr, need);
-	return accept_send(s, bufs, n, total, port, 0, &dst, need, NULL, meta, cb, user);
+	return accept_send(s, &q);
 }
 
 UDG_EXPORT int udg_socket_send_to(udg_socket *s, const void *buf, size_t len,
