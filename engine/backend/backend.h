@@ -47,7 +47,6 @@ struct udg__io {
 	struct udg__list dirty_link; /* in loop->bk->dirty while it has changes to flush */
 	struct udg__fifo sendq;      /* accepted, not yet handed to the kernel, in call order */
 	unsigned tx_inflight;        /* handed to the kernel, not yet completed */
-	unsigned recv_errors;        /* receive errors since the last datagram (backends' use) */
 	unsigned rmeta;              /* UDG_META_* the owner enabled; set before udg__io_open() */
 	unsigned rmeta_space;        /* control bytes each datagram's metadata needs (0: none) */
 	uint32_t rx_drops;           /* the kernel's last SO_RXQ_OVFL count */

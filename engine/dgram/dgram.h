@@ -124,19 +124,19 @@ enum udg__conn_state { UDG__DISCONNECTED, UDG__CONNECTING, UDG__CONNECTED };
 
 struct udg_socket {
 	udg_loop *loop;
-	int fd;                   /* -1 until the OS socket exists */
-	int family;               /* AF_INET or AF_INET6 */
-	udg_socket_options opts;  /* a copy: handlers, user, flags, sizes, resolver */
-	uint8_t bind_state;       /* enum udg__bind_state */
-	uint8_t conn_state;       /* enum udg__conn_state */
-	bool closing;             /* close() was called */
-	bool closed;              /* 'close' has fired; the struct is about to be freed */
-	bool referenced;          /* ref()/unref() */
-	bool counted;             /* counted in loop->active_refs */
-	bool recv_dead;           /* a receive error that cannot clear was reported */
-	struct udg__io io;        /* the backend's endpoint: receiving, queued sends */
-	udg_timer *recv_retry;    /* re-starts receiving after repeated errors (lazily made) */
-	uint64_t recv_backoff_ns; /* the next retry delay; 0 after a datagram */
+	int fd;                  /* -1 until the OS socket exists */
+	int family;              /* AF_INET or AF_INET6 */
+	udg_socket_options opts; /* a copy: handlers, user, flags, sizes, resolver */
+	uint8_t bind_state;      /* enum udg__bind_state */
+	uint8_t conn_state;      /* enum udg__conn_state */
+	bool closing;            /* close() was called */
+	bool closed;             /* 'close' has fired; the struct is about to be freed */
+	bool referenced;         /* ref()/unref() */
+	bool counted;            /* counted in loop->active_refs */
+	bool recv_dead;          /* a receive error that cannot clear was reported */
+	struct udg__io io;       /* the backend's endpoint: receiving, queued sends */
+	udg_timer *recv_retry;   /* re-starts receiving after repeated errors (lazily made) */
+	unsigned recv_errors;    /* receive errors since the last datagram (the backoff) */
 	unsigned inflight;  /* outstanding work besides the endpoint's: sends handed to it, ticks,
 			       custom lookups */
 	size_t queue_bytes; /* getSendQueueSize */

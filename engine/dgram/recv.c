@@ -20,8 +20,7 @@ void udg__socket_message(struct udg__io *io, const void *data, size_t len, const
 {
 	udg_socket *s = UDG__CONTAINER_OF(io, udg_socket, io);
 
-	io->recv_errors = 0;
-	s->recv_backoff_ns = 0;
+	s->recv_errors = 0;
 	s->loop->stats.datagrams_received++;
 	s->datagrams_received++;
 	if (s->opts.on_message)
@@ -76,14 +75,16 @@ void udg__socket_recv_error(struct udg__io *io, int err, bool stopped)
 	udg__socket_error(s, err, "recvmsg", NULL, 0);
 	if (!stopped)
 		return;
-	if (++io->recv_errors <= RECV_ERRORS_FAST) {
+	if (++s->recv_errors <= RECV_ERRORS_FAST) {
 		udg__io_recv_start(io);
 		return;
 	}
-	s->recv_backoff_ns = s->recv_backoff_ns ? s->recv_backoff_ns * 2 : RECV_BACKOFF_MIN_NS;
-	if (s->recv_backoff_ns > RECV_BACKOFF_MAX_NS)
-		s->recv_backoff_ns = RECV_BACKOFF_MAX_NS;
-	recv_retry_later(s, s->recv_backoff_ns);
+	/* The delay follows from the count: 1 ms for the first past the fast ones, doubling. */
+	unsigned doublings = s->recv_errors - RECV_ERRORS_FAST - 1;
+	uint64_t delay = RECV_BACKOFF_MAX_NS;
+	if (doublings < 10 && (RECV_BACKOFF_MIN_NS << doublings) < RECV_BACKOFF_MAX_NS)
+		delay = RECV_BACKOFF_MIN_NS << doublings;
+	recv_retry_later(s, delay);
 }
 
 void udg__recv_retry_free(udg_socket *s)

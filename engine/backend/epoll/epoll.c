@@ -112,8 +112,9 @@ static void recv_batch(struct udg__epoll *ep, struct udg__io *io)
 				.size = size,
 				.truncated = (m->msg_flags & MSG_TRUNC) != 0,
 			};
-			struct udg__rmeta meta = { 0 };
-			if (io->rmeta_space) {
+			struct udg__rmeta meta; /* rinfo points into it during the upcall */
+			if (UDG__UNLIKELY(io->rmeta_space)) {
+				meta = (struct udg__rmeta){ 0 };
 				for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c))
 					udg__rmeta_cmsg(&meta, c);
 				udg__rmeta_finish(io, &meta, &rinfo);

@@ -163,16 +163,15 @@ static void deliver(struct udg__io *io, unsigned char *buf, int len)
 	if (UDG__UNLIKELY(!udg__recv_parse(buf, len, &io->u.uring.recv_msg, &rinfo, &payload,
 					   &payload_len)))
 		return;
-	if (io->rmeta_space) {
-		struct udg__rmeta m = { 0 };
+	struct udg__rmeta m; /* rinfo points into it during the upcall */
+	if (UDG__UNLIKELY(io->rmeta_space)) {
+		m = (struct udg__rmeta){ 0 };
 		struct io_uring_recvmsg_out *o = (struct io_uring_recvmsg_out *)(void *)buf;
 		struct msghdr *tmpl = &io->u.uring.recv_msg;
 		for (struct cmsghdr *c = io_uring_recvmsg_cmsg_firsthdr(o, tmpl); c;
 		     c = io_uring_recvmsg_cmsg_nexthdr(o, tmpl, c))
 			udg__rmeta_cmsg(&m, c);
 		udg__rmeta_finish(io, &m, &rinfo);
-		io->h->message(io, payload, payload_len, &rinfo);
-		return;
 	}
 	io->h->message(io, payload, payload_len, &rinfo);
 }
