@@ -436,6 +436,24 @@ int udg__uring_wait(udg_loop *loop, int64_t timeout_ns, bool batch)
 	return (int)u->last_reaped;
 }
 
+/* The table's flush (end of a non-blocking run): prepare the SQEs and submit them now, without
+ * waiting; the wait's own flush leaves the submit to its io_uring_enter. */
+static int flush_and_submit(udg_loop *loop)
+{
+	struct udg__uring *u = udg__uring_of(loop);
+	int r = udg__uring_flush(loop);
+	unsigned queued = io_uring_sq_ready(&u->ring);
+
+	if (r != 0 || queued == 0)
+		return r;
+	r = io_uring_submit(&u->ring);
+	loop->stats.enters++;
+	if (r > 0)
+		loop->stats.sqes_submitted += (unsigned)r;
+	/* Refused for now (CQ overflow backlog, interrupted): the next run submits them. */
+	return r < 0 && r != -EBUSY && r != -EAGAIN && r != -EINTR ? r : 0;
+}
+
 bool udg__uring_pending(const udg_loop *loop)
 {
 	const struct udg__uring *u = udg__uring_of(loop);
@@ -496,7 +514,7 @@ const struct udg__backend_ops udg__uring_ops = {
 	.create = udg__uring_create,
 	.destroy = udg__uring_destroy,
 	.wait = udg__uring_wait,
-	.flush = udg__uring_flush,
+	.flush = flush_and_submit,
 	.embed_fd = udg__uring_embed_fd,
 	.pending = udg__uring_pending,
 };
