@@ -919,3 +919,92 @@ Test(loop, a_stop_from_a_signal_handler_ends_a_blocked_run)
 	udg_timer_free(t);
 	cr_assert_eq(udg_loop_close(loop), 0);
 }
+
+/* ---- what a loop owns: user data, walk, describe ---- */
+
+struct walked {
+	int sockets, timers, signals;
+	void *first;
+	udg_loop *loop;
+};
+
+static void walk_count(udg_handle_type type, void *handle, void *arg)
+{
+	struct walked *w = arg;
+	if (!w->first)
+		w->first = handle;
+	if (type == UDG_HANDLE_SOCKET)
+		w->sockets++;
+	else if (type == UDG_HANDLE_TIMER)
+		w->timers++;
+	else if (type == UDG_HANDLE_ABORT_SIGNAL)
+		w->signals++;
+}
+
+static void walk_close(udg_handle_type type, void *handle, void *arg)
+{
+	if (type == UDG_HANDLE_SOCKET)
+		cr_assert_eq(udg_socket_close(handle, NULL, NULL), 0);
+	else if (type == UDG_HANDLE_TIMER)
+		udg_timer_free(handle); /* freeing the handle being visited is allowed */
+	else if (type == UDG_HANDLE_ABORT_SIGNAL)
+		udg_abort_signal_free(handle);
+}
+
+Test(loop, walk_visits_every_live_handle_and_describe_names_them_until_close_succeeds)
+{
+	udg_loop *loop = new_loop();
+	int mark;
+	cr_assert_null(udg_loop_user(loop));
+	udg_loop_set_user(loop, &mark);
+	cr_assert_eq(udg_loop_user(loop), &mark);
+	cr_assert_null(udg_loop_user(NULL));
+
+	udg_socket_options o;
+	udg_socket_options_init(&o, UDG_UDP4);
+	udg_socket *s1, *s2;
+	cr_assert_eq(udg_socket_new(loop, &o, &s1), 0);
+	cr_assert_eq(udg_socket_new(loop, &o, &s2), 0);
+	cr_assert_eq(udg_socket_bind(s2, 0, "127.0.0.1", NULL, NULL), 0);
+	udg_timer *t;
+	cr_assert_eq(udg_timer_new(loop, &t), 0);
+	udg_abort_signal *sig;
+	cr_assert_eq(udg_abort_signal_new(loop, &sig), 0);
+
+	struct walked w = { 0 };
+	cr_assert_eq(udg_loop_walk(loop, walk_count, &w), 4);
+	cr_assert_eq(w.sockets, 2);
+	cr_assert_eq(w.timers, 1);
+	cr_assert_eq(w.signals, 1);
+	cr_assert_eq(w.first, s1, "creation order");
+	cr_assert_eq(udg_loop_walk(NULL, walk_count, &w), -EINVAL);
+	cr_assert_eq(udg_loop_walk(loop, NULL, &w), -EINVAL);
+
+	cr_assert_eq(udg_loop_close(loop), -EBUSY);
+	char text[512], tiny[8];
+	int n = udg_loop_describe(loop, text, sizeof(text));
+	cr_assert_gt(n, 0);
+	cr_assert_eq((size_t)n, strlen(text));
+	cr_assert_not_null(strstr(text, "4 handles"), "%s", text);
+	char want[64];
+	snprintf(want, sizeof(want), "socket %p", (void *)s2);
+	cr_assert_not_null(strstr(text, want), "names the bound socket: %s", text);
+	snprintf(want, sizeof(want), "timer %p", (void *)t);
+	cr_assert_not_null(strstr(text, want), "%s", text);
+	cr_assert_eq(udg_loop_describe(loop, tiny, sizeof(tiny)), n,
+		     "the full length, as snprintf");
+	cr_assert_eq(strlen(tiny), sizeof(tiny) - 1);
+	cr_assert_eq(udg_loop_describe(loop, NULL, 0), n);
+	cr_assert_eq(udg_loop_describe(loop, NULL, 4), -EINVAL);
+	cr_assert_str_eq(udg_handle_type_name(UDG_HANDLE_ABORT_SIGNAL), "abort signal");
+	cr_assert_str_eq(udg_handle_type_name((udg_handle_type)99), "unknown");
+
+	/* Shut down through the walk: close or free whatever is left, then run. */
+	cr_assert_eq(udg_loop_walk(loop, walk_close, NULL), 4);
+	cr_assert_eq(udg_loop_run(loop, UDG_RUN_DEFAULT), 0);
+	memset(&w, 0, sizeof(w));
+	cr_assert_eq(udg_loop_walk(loop, walk_count, &w), 0);
+	cr_assert_eq(udg_loop_describe(loop, text, sizeof(text)) > 0, 1);
+	cr_assert_not_null(strstr(text, "0 handles"), "%s", text);
+	cr_assert_eq(udg_loop_close(loop), 0);
+}

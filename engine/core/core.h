@@ -50,6 +50,15 @@ struct udg__tick {
 	bool queued;
 };
 
+/* ---- Handles ----------------------------------------------------------------------------- */
+
+/* Every socket, timer and abort signal starts with one of these while it exists, so the loop
+ * can count, walk and name what keeps udg_loop_close() from succeeding. */
+struct udg__handle {
+	struct udg__list link; /* loop->handle_list, in creation order */
+	udg_handle_type type;
+};
+
 /* ---- The backend table ----------------------------------------------------------------- */
 
 /* How the loop waits for the kernel. One table per backend (backend/uring, backend/epoll); the
@@ -111,6 +120,8 @@ struct udg_loop {
 	unsigned active_refs; /* referenced active sockets and timers */
 	unsigned reqs;        /* requests in flight: sends, lookups, closes */
 	unsigned handles;     /* every socket, timer, signal not yet freed (udg_loop_close) */
+	struct udg__list handle_list; /* the same, as struct udg__handle */
+	void *user;                   /* udg_loop_set_user() */
 
 	/* next tick */
 	struct udg__fifo ticks;
@@ -142,6 +153,9 @@ static inline bool udg__loop_has_ready(const udg_loop *loop)
 {
 	return !udg__fifo_empty(&loop->ticks);
 }
+/* A socket, timer or abort signal comes to life / is freed. */
+UDG__HIDDEN void udg__handle_add(udg_loop *loop, struct udg__handle *h, udg_handle_type type);
+UDG__HIDDEN void udg__handle_remove(udg_loop *loop, struct udg__handle *h);
 /* Liveness accounting. */
 UDG__HIDDEN void udg__active_add(udg_loop *loop, int delta);
 /* Is this loop usable from the calling process? (false in a child after fork) */

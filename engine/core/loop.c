@@ -223,6 +223,7 @@ UDG_EXPORT int udg_loop_new(const udg_loop_options *opts, udg_loop **out)
 		goto fail_free;
 	loop->fork_gen = atomic_load(&fork_gen);
 	udg__fifo_init(&loop->ticks);
+	udg__list_init(&loop->handle_list);
 	r = udg__post_init(loop);
 	if (r != 0)
 		goto fail_free;

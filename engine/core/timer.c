@@ -11,6 +11,7 @@
 #define TIMER_INACTIVE SIZE_MAX
 
 struct udg_timer {
+	struct udg__handle handle; /* first: udg_loop_walk() hands out this address */
 	udg_loop *loop;
 	uint64_t deadline_ns;
 	uint64_t repeat_ns;
@@ -127,7 +128,7 @@ UDG_EXPORT int udg_timer_new(udg_loop *loop, udg_timer **out)
 	t->loop = loop;
 	t->heap_index = TIMER_INACTIVE;
 	t->referenced = true;
-	loop->handles++;
+	udg__handle_add(loop, &t->handle, UDG_HANDLE_TIMER);
 	*out = t;
 	return 0;
 }
@@ -195,7 +196,7 @@ UDG_EXPORT void udg_timer_free(udg_timer *t)
 	if (!t)
 		return;
 	udg_timer_stop(t);
-	t->loop->handles--;
+	udg__handle_remove(t->loop, &t->handle);
 	free(t);
 }
 

@@ -123,6 +123,7 @@ enum udg__bind_state { UDG__UNBOUND, UDG__BINDING, UDG__BOUND };
 enum udg__conn_state { UDG__DISCONNECTED, UDG__CONNECTING, UDG__CONNECTED };
 
 struct udg_socket {
+	struct udg__handle handle; /* first: udg_loop_walk() hands out this address */
 	udg_loop *loop;
 	int fd;                  /* -1 until the OS socket exists */
 	int family;              /* AF_INET or AF_INET6 */

@@ -13,6 +13,7 @@
 #include "dgram.h"
 
 struct udg_abort_signal {
+	struct udg__handle handle; /* first: udg_loop_walk() hands out this address */
 	udg_loop *loop;
 	bool aborted;
 	struct udg__list sockets; /* udg_socket.sig_link */
@@ -440,7 +441,7 @@ UDG_EXPORT int udg_socket_new(udg_loop *loop, const udg_socket_options *opts, ud
 	udg__fifo_init(&s->waiting);
 	udg__list_init(&s->sig_link);
 	udg__list_add_tail(&d->sockets, &s->link);
-	loop->handles++;
+	udg__handle_add(loop, &s->handle, UDG_HANDLE_SOCKET);
 	*out = s;
 	if (opts->signal) {
 		if (opts->signal->aborted)
@@ -675,7 +676,7 @@ static void close_tick(struct udg__tick *t)
 	if (s->dispose_cb)
 		s->dispose_cb(s, s->dispose_user);
 	udg__list_remove(&s->link);
-	loop->handles--;
+	udg__handle_remove(loop, &s->handle);
 	loop->reqs--;
 	free(s);
 }
@@ -868,7 +869,7 @@ UDG_EXPORT int udg_abort_signal_new(udg_loop *loop, udg_abort_signal **out)
 		return -ENOMEM;
 	sig->loop = loop;
 	udg__list_init(&sig->sockets);
-	loop->handles++;
+	udg__handle_add(loop, &sig->handle, UDG_HANDLE_ABORT_SIGNAL);
 	*out = sig;
 	return 0;
 }
@@ -895,6 +896,6 @@ UDG_EXPORT void udg_abort_signal_free(udg_abort_signal *sig)
 	udg_socket *s;
 	while ((s = signal_first(sig)) != NULL)
 		signal_unlink(s);
-	sig->loop->handles--;
+	udg__handle_remove(sig->loop, &sig->handle);
 	free(sig);
 }

@@ -95,7 +95,15 @@ typedef struct udg_loop_stats {
 	uint64_t reserved[19];
 } udg_loop_stats; /* 256 bytes, fixed like udg_loop_options */
 
+/* udg extension: what a loop owns (udg_loop_walk()). */
+typedef enum udg_handle_type {
+	UDG_HANDLE_SOCKET = 1,       /* the handle is a udg_socket * */
+	UDG_HANDLE_TIMER = 2,        /* a udg_timer * */
+	UDG_HANDLE_ABORT_SIGNAL = 3, /* a udg_abort_signal * */
+} udg_handle_type;
+
 typedef void (*udg_post_cb)(void *arg);
+typedef void (*udg_walk_cb)(udg_handle_type type, void *handle, void *arg);
 typedef void (*udg_timer_cb)(udg_timer *timer, void *user);
 
 /* Fill options with the defaults. */
@@ -113,7 +121,8 @@ UDG_EXPORT void udg_loop_options_init(udg_loop_options *opts);
 UDG_EXPORT int udg_loop_new(const udg_loop_options *opts, udg_loop **out);
 
 /* Free a loop. Returns -EBUSY (and frees nothing) while sockets, timers or requests are alive:
- * close them and run the loop until their callbacks ran, then close again. Returns 0 when freed. */
+ * close them and run the loop until their callbacks ran, then close again. Returns 0 when freed.
+ * udg_loop_describe() says what is still alive; udg_loop_walk() visits it. */
 UDG_EXPORT int udg_loop_close(udg_loop *loop);
 
 /* Run the loop. Returns 1 if referenced work remains (stopped early, or ONCE/NOWAIT),
@@ -160,6 +169,25 @@ UDG_EXPORT void udg_loop_stats_get(const udg_loop *loop, udg_loop_stats *out);
 
 /* The loop's cached monotonic clock, in nanoseconds, updated once per iteration. */
 UDG_EXPORT uint64_t udg_loop_now_ns(const udg_loop *loop);
+
+/* udg extension: a pointer of the application's, kept with the loop (NULL at creation). */
+UDG_EXPORT void udg_loop_set_user(udg_loop *loop, void *user);
+UDG_EXPORT void *udg_loop_user(const udg_loop *loop);
+
+/* udg extension: call cb(type, handle, arg) for every socket, timer and abort signal of the
+ * loop that is not yet freed, in creation order (libuv's uv_walk). cb may close or free the
+ * handle it is given, and only that one. Returns the number of handles visited, or -EINVAL
+ * (NULL loop or cb). */
+UDG_EXPORT int udg_loop_walk(udg_loop *loop, udg_walk_cb cb, void *arg);
+
+/* udg extension: "socket", "timer", "abort signal" ("unknown" otherwise). Static storage. */
+UDG_EXPORT const char *udg_handle_type_name(udg_handle_type type);
+
+/* udg extension: what keeps the loop alive or udg_loop_close() busy, as one line of text:
+ * every live handle by type and address, requests in flight, referenced active handles,
+ * queued posts and events. Writes at most len bytes including the NUL (like snprintf) and
+ * returns the length the whole text needs, or -EINVAL (NULL loop, or NULL buf with len > 0). */
+UDG_EXPORT int udg_loop_describe(const udg_loop *loop, char *buf, size_t len);
 
 /* ---- Timers ------------------------------------------------------------------------------ */
 
