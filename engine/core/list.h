@@ -91,6 +91,16 @@ static inline void udg__fifo_push(struct udg__fifo *q, struct udg__qnode *n)
 	q->tail = &n->next;
 }
 
+/* Push at the head: the queue then pops last-in first (a free list whose hot entries stay
+ * in cache). */
+static inline void udg__fifo_push_front(struct udg__fifo *q, struct udg__qnode *n)
+{
+	n->next = q->head;
+	if (!q->head)
+		q->tail = &n->next;
+	q->head = n;
+}
+
 static inline struct udg__qnode *udg__fifo_pop(struct udg__fifo *q)
 {
 	struct udg__qnode *n = q->head;

@@ -48,9 +48,9 @@ static void slot_put(udg_loop *loop, struct udg__send *slot)
 		free(slot->iov);
 	free(slot->heap_copy);
 	slot->heap_copy = NULL;
-	/* LIFO reuse would keep the hot slot in cache, but a FIFO keeps one list type; the
-	 * pool is touched once per datagram either way. */
-	udg__fifo_push(&d->free_slots, &slot->tx.node);
+	/* Last in, first out: the next send reuses the slot (2.6 KB) still in cache instead of
+	 * cycling through the whole pool. */
+	udg__fifo_push_front(&d->free_slots, &slot->tx.node);
 	d->slots_used--;
 	loop->reqs--;
 }
