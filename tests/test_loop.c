@@ -693,9 +693,12 @@ Test(loop, the_backend_is_chosen_by_option_and_by_udg_backend_for_the_automatic_
 	cr_assert_eq(udg_loop_new(&o, &loop), 0);
 	cr_assert_eq(udg_loop_backend(loop), UDG_BACKEND_EPOLL);
 	/* EPOLL_PWAIT2 where the kernel (and a tool such as valgrind) knows epoll_pwait2 */
-	cr_assert_str_eq(udg_loop_features_string(loop),
-			 udg_loop_features(loop) & UDG_FEAT_EPOLL_PWAIT2 ? "epoll|EPOLL_PWAIT2"
-									 : "epoll");
+	/* then the backend-independent offloads, such as "|GSO(128)" */
+	const char *want =
+		udg_loop_features(loop) & UDG_FEAT_EPOLL_PWAIT2 ? "epoll|EPOLL_PWAIT2" : "epoll";
+	const char *got = udg_loop_features_string(loop);
+	cr_assert_eq(strncmp(got, want, strlen(want)), 0, "features: %s", got);
+	cr_assert(got[strlen(want)] == '\0' || got[strlen(want)] == '|', "features: %s", got);
 	cr_assert_eq(udg_loop_close(loop), 0);
 
 	setenv("UDG_BACKEND", "epoll", 1);

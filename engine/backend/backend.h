@@ -19,9 +19,13 @@ struct udg__tx {
 	struct udg__op op; /* the backend's completion (io_uring: the SQE's user_data) */
 	struct udg__qnode node;
 	struct udg__io *io;
-	struct msghdr msg;
+	struct msghdr msg; /* msg_control, when set, holds at most UDG__TX_CTRL_MAX bytes */
+	size_t len;        /* the datagram's length (the sum of msg's iovecs) */
 	int status;
 };
+
+/* The most control bytes a queued send carries (a traffic class and an IPv6 pktinfo). */
+#define UDG__TX_CTRL_MAX 64
 
 /* The owner's side of an endpoint, called from the loop (never inside an API call). */
 struct udg__io_handlers {
@@ -47,6 +51,7 @@ struct udg__io {
 	struct udg__list dirty_link; /* in loop->bk->dirty while it has changes to flush */
 	struct udg__fifo sendq;      /* accepted, not yet handed to the kernel, in call order */
 	unsigned tx_inflight;        /* handed to the kernel, not yet completed */
+	bool gso;                    /* queued sends may leave as GSO trains (udg__io_train) */
 	unsigned rmeta;              /* UDG_META_* the owner enabled; set before udg__io_open() */
 	unsigned rmeta_space;        /* control bytes each datagram's metadata needs (0: none) */
 	uint32_t rx_drops;           /* the kernel's last SO_RXQ_OVFL count */
@@ -133,6 +138,43 @@ UDG__HIDDEN struct udg__tx *udg__io_take_failed(struct udg__io *io);
  * marks). The walker unlinks each endpoint before it handles it, so an upcall that queues more
  * work re-marks it for the next flush instead of being lost. */
 UDG__HIDDEN void udg__backend_take_dirty(udg_loop *loop, struct udg__list *out);
+/* ---- GSO trains (gso.c): several queued sends in one sendmsg ------------------------------ */
+
+/* iovecs one train may take: a train ends when the next datagram's would not fit (128
+ * single-piece datagrams fill it, the most segments any kernel accepts). */
+#define UDG__TRAIN_IOV 128
+/* A train's control room: its datagrams' shared control messages plus UDP_SEGMENT. */
+#define UDG__TRAIN_CTRL (UDG__TX_CTRL_MAX + 32)
+
+/* The sendmsg of a train (kept by the backend until the kernel has taken it). */
+struct udg__train {
+	struct msghdr msg;
+	union {
+		struct cmsghdr align;
+		unsigned char b[UDG__TRAIN_CTRL];
+	} ctrl;
+	struct iovec iov[UDG__TRAIN_IOV];
+};
+
+/* How many queued sends from `first` on (linked through node.next, in queue order) can leave as
+ * one UDP_SEGMENT train: the same destination and control messages, the same length (the last
+ * may be shorter), at most the loop's segment limit and UDG__DGRAM_TRAIN_MAX bytes, none that
+ * failed before the kernel. 1 when no train forms (GSO off, or nothing to join). iov_room caps
+ * the iovecs the train may use; *iovs says how many it needs. */
+UDG__HIDDEN unsigned udg__io_train(const struct udg__io *io, const struct udg__tx *first,
+				   unsigned iov_room, unsigned *iovs);
+/* Build the train of the n sends from first (udg__io_train's answer, n >= 2) into t, using its
+ * iov[0..iovs). */
+UDG__HIDDEN void udg__train_fill(struct udg__train *t, const struct udg__tx *first, unsigned n);
+/* A train failed with err: true when that means GSO does not work for this socket's path
+ * (route without checksum offload, old kernel, IPsec: EIO, EINVAL, EMSGSIZE, EOPNOTSUPP, ...);
+ * GSO is then off for the endpoint, counted in the loop's stats, and the caller sends the
+ * train's datagrams again one by one. false: the error belongs to every datagram of it. */
+UDG__HIDDEN bool udg__io_train_failed(struct udg__io *io, int err);
+/* Once per loop (backend creation): can this kernel segment UDP (4.18), and how many segments
+ * may one send carry (64, 128 from 6.x)? Sets loop->bk->gso_segs (0: no GSO). */
+UDG__HIDDEN void udg__gso_probe(udg_loop *loop);
+
 /* ---- Receive metadata (io.c): one parser for every backend --------------------------------- */
 
 /* With metadata the io_uring backend lays the source address out in 32 bytes, not 28, so the

@@ -34,7 +34,22 @@ static bool falls_back(int r)
 	       r == -EACCES || r == -ENOSYS || r == -EOPNOTSUPP;
 }
 
-int udg__backend_create(udg_loop *loop)
+/* What every backend offers on top of its own features: GSO trains. */
+static int offloads(udg_loop *loop, int r)
+{
+	if (r != 0)
+		return r;
+	udg__gso_probe(loop);
+	if (loop->bk->gso_segs > 0) {
+		size_t off = strlen(loop->features_str);
+		loop->features |= UDG_FEAT_GSO;
+		snprintf(loop->features_str + off, sizeof(loop->features_str) - off, "|GSO(%u)",
+			 loop->bk->gso_segs);
+	}
+	return 0;
+}
+
+static int create(udg_loop *loop)
 {
 	udg_backend want;
 	int r = backend_wanted(loop, &want);
@@ -58,6 +73,11 @@ int udg__backend_create(udg_loop *loop)
 	snprintf(loop->features_str, sizeof(loop->features_str),
 		 "epoll (io_uring unavailable: %s): ", why);
 	return udg__epoll_ops.create(loop);
+}
+
+int udg__backend_create(udg_loop *loop)
+{
+	return offloads(loop, create(loop));
 }
 
 UDG_EXPORT udg_backend udg_loop_backend(const udg_loop *loop)

@@ -91,6 +91,7 @@ struct udg__backend {
 	const struct udg__io_ops *io_ops; /* its endpoint side (backend/backend.h) */
 	udg_loop *loop;
 	struct udg__list dirty; /* endpoints with changes for the next flush */
+	unsigned gso_segs;      /* UDP_SEGMENT trains: the most segments per send; 0 = none */
 };
 
 /* ---- The loop ---------------------------------------------------------------------------- */

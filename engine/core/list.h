@@ -101,6 +101,20 @@ static inline void udg__fifo_push_front(struct udg__fifo *q, struct udg__qnode *
 	q->head = n;
 }
 
+/* Put back a chain of n nodes (linked through next, the last one's next ignored) at the
+ * front, in its order. */
+static inline void udg__fifo_push_front_chain(struct udg__fifo *q, struct udg__qnode *first,
+					      unsigned n)
+{
+	struct udg__qnode *last = first;
+	for (unsigned i = 1; i < n; i++)
+		last = last->next;
+	last->next = q->head;
+	if (!q->head)
+		q->tail = &last->next;
+	q->head = first;
+}
+
 static inline struct udg__qnode *udg__fifo_pop(struct udg__fifo *q)
 {
 	struct udg__qnode *n = q->head;

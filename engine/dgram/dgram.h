@@ -68,7 +68,7 @@ UDG__HIDDEN void udg__addr_to_public(const struct sockaddr *sa, socklen_t len, u
 #define UDG__SEND_IOV_INLINE 4
 
 /* The largest control block a send carries: a traffic class and an IPv6 pktinfo. */
-#define UDG__SEND_CTRL_MAX 64
+#define UDG__SEND_CTRL_MAX UDG__TX_CTRL_MAX
 
 struct udg__send {
 	struct udg__tx tx; /* what the backend sends: tx.msg, tx.status (a failure before the
@@ -213,6 +213,8 @@ UDG__HIDDEN void udg__sends_fini(struct udg__dgram_loop *d);
 
 /* ---- Metadata (meta.c) ------------------------------------------------------------------ */
 
+/* Every udg_offload_flag bit. */
+#define UDG__OFFLOAD_ALL UDG_OFFLOAD_NO_GSO
 /* Every udg_meta_flag bit. */
 #define UDG__META_ALL (UDG_META_ECN | UDG_META_PKTINFO | UDG_META_DROPS)
 /* Before the endpoint opens: ask the kernel for the socket's receive metadata. */

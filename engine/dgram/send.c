@@ -308,6 +308,7 @@ static int accept_send(udg_socket *s, const struct send_req *q)
 	slot->cb = q->cb;
 	slot->user = q->user;
 	slot->bytes = q->total;
+	slot->tx.len = q->total;
 	slot->port = connected ? 0 : q->port;
 	slot->tx.status = 0;
 	slot->lookup.pending = false;

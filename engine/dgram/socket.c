@@ -426,6 +426,8 @@ UDG_EXPORT int udg_socket_new(udg_loop *loop, const udg_socket_options *opts, ud
 		return UDG_ERR_OUT_OF_RANGE;
 	if (opts->metadata & ~(unsigned)UDG__META_ALL)
 		return UDG_ERR_INVALID_ARG_VALUE;
+	if (opts->offload & ~(unsigned)UDG__OFFLOAD_ALL)
+		return UDG_ERR_INVALID_ARG_VALUE;
 	if (udg__loop_forked(loop))
 		return UDG_ERR_LOOP_FORKED;
 	struct udg__dgram_loop *d = udg__dgram_get(loop);
@@ -438,6 +440,7 @@ UDG_EXPORT int udg_socket_new(udg_loop *loop, const udg_socket_options *opts, ud
 	s->opts = *opts;
 	s->referenced = true;
 	udg__io_init(&s->io, loop, &socket_io);
+	s->io.gso = loop->bk->gso_segs > 0 && !(opts->offload & UDG_OFFLOAD_NO_GSO);
 	udg__fifo_init(&s->waiting);
 	udg__list_init(&s->sig_link);
 	udg__list_add_tail(&d->sockets, &s->link);

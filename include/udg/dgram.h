@@ -66,6 +66,16 @@ typedef enum udg_meta_flag {
 	UDG_META_DROPS = 1 << 2,   /* SO_RXQ_OVFL: kernel_drops in socket and loop stats */
 } udg_meta_flag;
 
+/* udg extension: kernel offloads beneath the per-datagram API (udg_socket_options.offload).
+ * By default they are on wherever the kernel has them (docs/tuning.md says when they engage);
+ * these bits turn them off for one socket. */
+typedef enum udg_offload_flag {
+	/* No GSO: every datagram leaves in its own send. Otherwise consecutive sends of equal
+	 * size to one destination, queued in the same loop iteration, leave as one UDP_SEGMENT
+	 * sendmsg without copying (each still gets its own callback with its own size). */
+	UDG_OFFLOAD_NO_GSO = 1 << 0,
+} udg_offload_flag;
+
 /* Node's 'error' event payload for asynchronous failures. */
 typedef struct udg_error_info {
 	int code;            /* negative udg code; udg_err_name(code) is Node's err.code */
@@ -137,9 +147,9 @@ typedef struct udg_socket_options {
 	udg_event_cb on_close;
 	udg_event_cb on_connect;
 	udg_error_cb on_error;
-	void *user;          /* passed to every event handler */
-	unsigned metadata;   /* udg extension: udg_meta_flag bits, applied at bind; 0 = none */
-	unsigned reserved32; /* zero */
+	void *user;        /* passed to every event handler */
+	unsigned metadata; /* udg extension: udg_meta_flag bits, applied at bind; 0 = none */
+	unsigned offload;  /* udg extension: udg_offload_flag bits; 0 = every offload on */
 	/* Room for options added later (docs/abi.md); udg_socket_options_init() zeroes it. */
 	uint64_t reserved[4];
 } udg_socket_options; /* 128 bytes, fixed like udg_loop_options */

@@ -33,6 +33,9 @@ enum udg_loop_feature {
 	UDG_FEAT_EPOLL = 1u << 7,
 	UDG_FEAT_EPOLL_PWAIT2 = 1u << 8, /* epoll_pwait2: nanosecond timer waits (5.11) */
 	UDG_FEAT_FALLBACK = 1u << 9,     /* UDG_BACKEND_AUTO fell back from io_uring to epoll */
+	/* udg extension: consecutive equal-size sends to one destination leave as one UDP_SEGMENT
+	 * sendmsg (Linux 4.18; 64 segments, 128 on newer kernels); both backends. */
+	UDG_FEAT_GSO = 1u << 10,
 };
 
 /* udg extension: which kernel interface a loop runs on (udg_loop_options.backend). Every
@@ -91,8 +94,12 @@ typedef struct udg_loop_stats {
 					within one tick */
 	uint64_t kernel_drops;       /* datagrams the kernel dropped on full receive queues, summed
 					over the sockets with UDG_META_DROPS (udg extension) */
+	uint64_t gso_trains;    /* udg extension: UDP_SEGMENT sends carrying several datagrams */
+	uint64_t gso_datagrams; /* datagrams that left in those trains */
+	uint64_t gso_fallbacks; /* trains the kernel refused; their datagrams went one by one
+				   and GSO stayed off for that socket */
 	/* Counters added later take slots from here (docs/abi.md); zero until then. */
-	uint64_t reserved[19];
+	uint64_t reserved[16];
 } udg_loop_stats; /* 256 bytes, fixed like udg_loop_options */
 
 /* udg extension: what a loop owns (udg_loop_walk()). */

@@ -28,6 +28,8 @@
 #define RECV_MEM_MAX (4u << 20)
 /* Events taken per epoll_wait. */
 #define EVENTS 64
+/* GSO trains per sendmmsg (each up to 128 datagrams; their headers live in the backend). */
+#define EP_TRAINS 16
 
 struct udg__epoll {
 	struct udg__backend base; /* first: loop->bk points here */
@@ -47,6 +49,7 @@ struct udg__epoll {
 		unsigned char b[UDG__RMETA_SPACE_MAX];
 	} rctrl[BATCH];
 	struct mmsghdr smsgs[BATCH];
+	struct udg__train trains[EP_TRAINS];
 };
 
 static struct udg__epoll *epoll_of(const udg_loop *loop)
@@ -129,11 +132,47 @@ static void recv_batch(struct udg__epoll *ep, struct udg__io *io)
 
 /* ---- Send ----------------------------------------------------------------------------------- */
 
-/* The endpoint's queued sends leave in sendmmsg batches, in order. Returns true when the socket
- * buffer is full (EAGAIN): the rest waits for EPOLLOUT. */
+/* Report the first k queued sends as sent with res (bytes, or -errno for all of them). */
+static void sends_done(struct udg__epoll *ep, struct udg__io *io, unsigned k, int res)
+{
+	for (unsigned j = 0; j < k; j++) {
+		struct udg__tx *tx =
+			UDG__CONTAINER_OF(udg__fifo_pop(&io->sendq), struct udg__tx, node);
+		ep->done++;
+		io->h->sent(io, tx, res < 0 ? res : (int)tx->len);
+	}
+}
+
+/* Fill ep->smsgs from the head of the send queue: one message per datagram, or per GSO train
+ * of datagrams (counts[k] of them). Returns the messages. */
+static unsigned batch_fill(struct udg__epoll *ep, struct udg__io *io, unsigned counts[BATCH])
+{
+	unsigned k = 0, trains = 0, iovs;
+	const struct udg__qnode *n = io->sendq.head;
+
+	while (n && k < BATCH) {
+		const struct udg__tx *tx = UDG__CONTAINER_OF(n, struct udg__tx, node);
+		if (tx->status < 0)
+			break; /* completes after the ones before it */
+		unsigned c = trains < EP_TRAINS ? udg__io_train(io, tx, UDG__TRAIN_IOV, &iovs) : 1;
+		if (c > 1) {
+			udg__train_fill(&ep->trains[trains], tx, c);
+			ep->smsgs[k].msg_hdr = ep->trains[trains++].msg;
+		} else {
+			ep->smsgs[k].msg_hdr = tx->msg;
+		}
+		counts[k++] = c;
+		for (unsigned j = 0; j < c; j++)
+			n = n->next;
+	}
+	return k;
+}
+
+/* The endpoint's queued sends leave in sendmmsg batches, in order, trains as one message each.
+ * Returns true when the socket buffer is full (EAGAIN): the rest waits for EPOLLOUT. */
 static bool flush_sends(struct udg__epoll *ep, struct udg__io *io)
 {
-	struct udg__tx *batch[BATCH];
+	unsigned counts[BATCH];
 
 	for (;;) {
 		struct udg__tx *tx;
@@ -141,15 +180,7 @@ static bool flush_sends(struct udg__epoll *ep, struct udg__io *io)
 			ep->done++;
 			io->h->sent(io, tx, tx->status);
 		}
-		unsigned k = 0;
-		for (struct udg__qnode *n = io->sendq.head; n && k < BATCH; n = n->next) {
-			tx = UDG__CONTAINER_OF(n, struct udg__tx, node);
-			if (tx->status < 0)
-				break; /* completes after the ones before it */
-			batch[k] = tx;
-			ep->smsgs[k].msg_hdr = tx->msg;
-			k++;
-		}
+		unsigned k = batch_fill(ep, io, counts);
 		if (k == 0)
 			return false;
 		int sent = sendmmsg(io->fd, ep->smsgs, k, MSG_DONTWAIT);
@@ -159,17 +190,20 @@ static bool flush_sends(struct udg__epoll *ep, struct udg__io *io)
 				continue;
 			if (err == EAGAIN)
 				return true;
-			sent = 1; /* the first datagram failed: report it, go on with the rest */
-			ep->smsgs[0].msg_len = 0;
-			udg__fifo_pop(&io->sendq);
-			ep->done++;
-			io->h->sent(io, batch[0], -err);
+			/* The first message failed: a train GSO cannot carry goes again one
+			 * datagram at a time; otherwise its datagrams get the error and the rest go
+			 * on. */
+			if (counts[0] > 1 && udg__io_train_failed(io, -err))
+				continue;
+			sends_done(ep, io, counts[0], -err);
 			continue;
 		}
-		ep->done += (unsigned)sent;
 		for (int i = 0; i < sent; i++) {
-			udg__fifo_pop(&io->sendq);
-			io->h->sent(io, batch[i], (int)ep->smsgs[i].msg_len);
+			if (counts[i] > 1) {
+				io->loop->stats.gso_trains++;
+				io->loop->stats.gso_datagrams += counts[i];
+			}
+			sends_done(ep, io, counts[i], (int)ep->smsgs[i].msg_len);
 		}
 	}
 }

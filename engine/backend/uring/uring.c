@@ -240,8 +240,92 @@ static void send_complete(struct udg__op *op, int res, uint32_t flags)
 	io->h->sent(io, tx, res);
 }
 
-/* The endpoint's queued sends become SQEs, in order. Returns false when the SQ could not take
- * them all (the rest stays queued). */
+static struct udg__uring_train *train_get(struct udg__uring *u)
+{
+	if (UDG__UNLIKELY(!u->trains)) {
+		u->trains = calloc(UDG__URING_TRAINS, sizeof(*u->trains));
+		if (!u->trains)
+			return NULL; /* out of memory: the datagrams go one by one */
+		for (unsigned i = 0; i < UDG__URING_TRAINS; i++) {
+			u->trains[i].next_free = u->free_trains;
+			u->free_trains = &u->trains[i];
+		}
+	}
+	struct udg__uring_train *t = u->free_trains;
+	if (t)
+		u->free_trains = t->next_free;
+	return t;
+}
+
+/* A train's sendmsg completed: every datagram of it gets its own `sent`, in order, with its own
+ * length (or the train's error). A train GSO cannot carry goes back to the front of the queue,
+ * to leave one by one; nothing is reported for it yet. */
+static void train_complete(struct udg__op *op, int res, uint32_t flags)
+{
+	struct udg__uring_train *t = UDG__CONTAINER_OF(op, struct udg__uring_train, op);
+	struct udg__uring *u = udg__uring_of(t->io->loop);
+	struct udg__io *io = t->io;
+	struct udg__tx *tx = t->first;
+	unsigned n = t->count;
+
+	(void)flags;
+	t->next_free = u->free_trains;
+	u->free_trains = t;
+	io->tx_inflight -= n;
+	if (res < 0 && udg__io_train_failed(io, res)) {
+		udg__fifo_push_front_chain(&io->sendq, &tx->node, n);
+		udg__io_mark(io);
+		return;
+	}
+	if (res >= 0) {
+		io->loop->stats.gso_trains++;
+		io->loop->stats.gso_datagrams += n;
+	}
+	if (io->tx_inflight == 0 && !udg__fifo_empty(&io->sendq))
+		udg__io_mark(io);
+	/* The last callback may close and free the socket: read each link before its call. */
+	for (unsigned i = 0; i < n; i++) {
+		struct udg__tx *next =
+			i + 1 < n ? UDG__CONTAINER_OF(tx->node.next, struct udg__tx, node) : NULL;
+		tx->node.next = NULL;
+		io->h->sent(io, tx, res < 0 ? res : (int)tx->len);
+		tx = next;
+	}
+}
+
+/* The train starting at the head of the send queue, if one forms and a train slot is free:
+ * its datagrams leave the queue; NULL sends the head alone. */
+static struct udg__uring_train *train_take(struct udg__io *io, unsigned *n)
+{
+	struct udg__uring *u = udg__uring_of(io->loop);
+	struct udg__tx *first = UDG__CONTAINER_OF(io->sendq.head, struct udg__tx, node);
+	unsigned iovs;
+
+	*n = udg__io_train(io, first, UDG__TRAIN_IOV, &iovs);
+	if (*n < 2)
+		return NULL;
+	struct udg__uring_train *t = train_get(u);
+	if (!t)
+		return NULL;
+	udg__train_fill(&t->t, first, *n);
+	t->op.complete = train_complete;
+	t->io = io;
+	t->first = first;
+	t->count = *n;
+	struct udg__qnode *last = &first->node;
+	for (unsigned i = 1; i < *n; i++)
+		last = last->next;
+	/* Detach the train from the queue; its datagrams stay linked to each other. */
+	io->sendq.head = last->next;
+	if (!io->sendq.head)
+		io->sendq.tail = &io->sendq.head;
+	last->next = NULL;
+	return t;
+}
+
+/* The endpoint's queued sends become SQEs, in order: a train per run of datagrams GSO can
+ * join, one sendmsg per other datagram. Returns false when the SQ could not take them all (the
+ * rest stays queued). */
 static bool flush_sends(struct udg__io *io, int *err)
 {
 	struct udg__tx *tx;
@@ -257,6 +341,14 @@ static bool flush_sends(struct udg__io *io, int *err)
 		struct io_uring_sqe *sqe = get_sqe(io->loop, err);
 		if (!sqe)
 			return false;
+		unsigned n;
+		struct udg__uring_train *t = io->gso ? train_take(io, &n) : NULL;
+		if (t) {
+			io_uring_prep_sendmsg(sqe, io->fd, &t->t.msg, 0);
+			io_uring_sqe_set_data(sqe, &t->op);
+			io->tx_inflight += n;
+			continue;
+		}
 		udg__fifo_pop(&io->sendq);
 		tx->op.complete = send_complete;
 		io_uring_prep_sendmsg(sqe, io->fd, &tx->msg, 0);

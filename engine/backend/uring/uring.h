@@ -11,6 +11,21 @@
 /* The buffer group id of the loop's receive buffer ring. */
 #define UDG__BGID 0
 
+/* GSO trains in flight per loop. Each holds the sendmsg header the kernel reads (about 2.2 KB);
+ * made with the loop's first train. With all of them in flight further sends go one by one
+ * until one completes, so 64 bounds the memory without bounding the rate: 64 trains are up to
+ * 8192 datagrams, more than the default send slots. */
+#define UDG__URING_TRAINS 64
+
+struct udg__uring_train {
+	struct udg__op op; /* the sendmsg's completion */
+	struct udg__io *io;
+	struct udg__tx *first; /* its datagrams, linked through node.next */
+	unsigned count;
+	struct udg__uring_train *next_free;
+	struct udg__train t;
+};
+
 struct udg__uring {
 	struct udg__backend base; /* first: loop->bk points here */
 	struct io_uring ring;
@@ -27,6 +42,9 @@ struct udg__uring {
 	struct udg__op wake_op;
 	uint64_t wake_value;
 	bool wake_armed;
+
+	struct udg__uring_train *trains; /* UDG__URING_TRAINS, or NULL before the first */
+	struct udg__uring_train *free_trains;
 
 	int embed_fd;         /* eventfd registered with the ring for udg_loop_fd(), or -1 */
 	unsigned last_reaped; /* CQEs of the previous wait: drives batched waiting */

@@ -195,6 +195,7 @@ void udg__uring_destroy(udg_loop *loop)
 	}
 	if (u->bufs)
 		munmap(u->bufs, (size_t)u->buf_count * u->buf_size);
+	free(u->trains);
 	io_uring_queue_exit(&u->ring);
 	free(u);
 	loop->bk = NULL;
