@@ -21,7 +21,7 @@ static void usage(const char *prog)
 {
 	fprintf(stderr,
 		"usage: %s --role ROLE --port P --size N --duration S [--inflight K] [--rcvbuf "
-		"B]\n",
+		"B] [--meta]\n",
 		prog);
 	exit(2);
 }
@@ -35,6 +35,7 @@ void bench_parse_args(int argc, char **argv, struct bench_args *a)
 		{ "duration", required_argument, NULL, 'd' },
 		{ "inflight", required_argument, NULL, 'k' },
 		{ "rcvbuf", required_argument, NULL, 'b' },
+		{ "meta", no_argument, NULL, 'm' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -44,7 +45,8 @@ void bench_parse_args(int argc, char **argv, struct bench_args *a)
 				  .size = 64,
 				  .duration_s = 1.0,
 				  .inflight = 64,
-				  .rcvbuf = 4 << 20 };
+				  .rcvbuf = 4 << 20,
+				  .meta = 0 };
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
@@ -65,13 +67,30 @@ void bench_parse_args(int argc, char **argv, struct bench_args *a)
 		case 'b':
 			a->rcvbuf = atoi(optarg);
 			break;
+		case 'm':
+			a->meta = 1;
+			break;
 		default:
 			usage(argv[0]);
 		}
 	}
-	if (!a->role || a->size < 8 || a->size > BENCH_MAX_SIZE || a->port < 0 || a->port > 65535 ||
-	    a->duration_s <= 0 || a->inflight < 1 || a->inflight > 4096)
+	if (!a->role || a->size < 8 || a->size > BENCH_MAX_DGRAM || a->port < 0 ||
+	    a->port > 65535 || a->duration_s <= 0 || a->inflight < 1 || a->inflight > 4096)
 		usage(argv[0]);
+}
+
+void bench_require_size(const struct bench_args *a, size_t max, const char *prog)
+{
+	if (a->size > max) {
+		fprintf(stderr, "%s: --size %zu is over this program's %zu-byte buffers\n", prog,
+			a->size, max);
+		exit(2);
+	}
+}
+
+size_t bench_recv_buf_size(size_t size)
+{
+	return size <= BENCH_MAX_SIZE ? BENCH_MAX_SIZE : BENCH_BIG_BUF;
 }
 
 uint64_t bench_now_ns(void)

@@ -9,8 +9,14 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-/* Largest payload a role program handles; the suite uses 64, 512 and 1400. */
+/* Largest payload the fixed-buffer role programs handle (the driver, epoll, libuv): the classic
+ * scenarios use 64, 512 and 1400, the bulk scenario 1200. */
 #define BENCH_MAX_SIZE 2048
+/* Largest payload any role accepts: the largest IPv4 UDP datagram (65535 - 20 - 8), which the
+ * large scenario sends. Programs that take it size their buffers from --size. */
+#define BENCH_MAX_DGRAM 65507
+/* A receive buffer that holds any datagram (and a whole UDP_GRO train). */
+#define BENCH_BIG_BUF 65536
 /* Datagrams per recvmmsg/sendmmsg call in the raw programs (the mmsg base and the drivers). */
 #define BENCH_BATCH 64
 /* A receiver is done once it got something and then nothing for this long: the driver has
@@ -27,10 +33,18 @@ struct bench_args {
 	double duration_s; /* how long to send / drive */
 	int inflight;      /* echo client: datagrams kept in flight */
 	int rcvbuf;        /* SO_RCVBUF to ask for, bytes */
+	int meta;          /* --meta: udg only, receive metadata on (the udg-meta row) */
 };
 
-/* Parse --role --port --size --duration [--inflight K] [--rcvbuf B]. Exits with usage on error. */
+/* Parse --role --port --size --duration [--inflight K] [--rcvbuf B] [--meta]. Sizes up to
+ * BENCH_MAX_DGRAM are accepted. Exits with usage on error. */
 void bench_parse_args(int argc, char **argv, struct bench_args *a);
+/* Exit with a message (status 2) when --size is above `max`: for programs whose buffers are
+ * fixed at BENCH_MAX_SIZE. */
+void bench_require_size(const struct bench_args *a, size_t max, const char *prog);
+/* Receive buffer bytes per datagram for --size: BENCH_MAX_SIZE up to it (what the classic
+ * scenarios always used), BENCH_BIG_BUF above. */
+size_t bench_recv_buf_size(size_t size);
 
 uint64_t bench_now_ns(void);
 /* User + system CPU time of this process (all threads), ns. */

@@ -254,6 +254,7 @@ int main(int argc, char **argv)
 	struct bench_args a;
 
 	bench_parse_args(argc, argv, &a);
+	bench_require_size(&a, BENCH_MAX_SIZE, "bench_driver");
 	if (!strcmp(a.role, "blast"))
 		return role_blast(&a);
 	if (!strcmp(a.role, "sink"))

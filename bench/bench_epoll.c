@@ -32,6 +32,10 @@ static int watch(int fd, uint32_t events)
 	return ep;
 }
 
+/* What a receiver saw beyond its count: payload bytes of the datagrams that arrived whole, and
+ * how many arrived shorter than the sender's --size (cut by the receive buffer). */
+static uint64_t bytes, truncated;
+
 static void print_result(const char *role, const struct bench_args *a, uint64_t cpu0,
 			 uint64_t count, uint64_t wall_ns, int rcvbuf, uint64_t calls,
 			 uint64_t dropped)
@@ -47,6 +51,8 @@ static void print_result(const char *role, const struct bench_args *a, uint64_t 
 	bench_json_u64("rcvbuf", (uint64_t)rcvbuf);
 	bench_json_u64("syscalls", calls);
 	bench_json_u64("send_dropped", dropped);
+	bench_json_u64("bytes", bytes);
+	bench_json_u64("truncated", truncated);
 	bench_json_ctxsw();
 	bench_json_end();
 }
@@ -89,6 +95,10 @@ static int serve(const struct bench_args *a, int echo)
 				break; /* EAGAIN: drained */
 			if (!echo) {
 				count++;
+				if ((size_t)r == a->size)
+					bytes += (size_t)r;
+				else
+					truncated++;
 				continue;
 			}
 			calls++;
@@ -147,6 +157,7 @@ int main(int argc, char **argv)
 	struct bench_args a;
 
 	bench_parse_args(argc, argv, &a);
+	bench_require_size(&a, BENCH_MAX_SIZE, "bench_epoll");
 	if (!strcmp(a.role, "sink"))
 		return serve(&a, 0);
 	if (!strcmp(a.role, "echo"))

@@ -25,6 +25,8 @@ static struct {
 	uint64_t count, fallbacks, give_up, end, t0, cpu0;
 	uint64_t seen, seen_at; /* idle check: count at the last change, and when */
 	uint64_t first, last;   /* send role: its start and end */
+	uint64_t bytes;         /* sink: payload bytes of the datagrams that arrived whole */
+	uint64_t truncated;     /* sink: datagrams libuv flagged UV_UDP_PARTIAL */
 	unsigned char payload[BENCH_MAX_SIZE];
 } g;
 
@@ -70,6 +72,10 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
 		return;
 	if (!g.echo) {
 		g.count++;
+		if (flags & UV_UDP_PARTIAL)
+			g.truncated++;
+		else
+			g.bytes += (uint64_t)nread;
 		return;
 	}
 	uv_buf_t b = uv_buf_init(buf->base, (unsigned)nread);
@@ -94,6 +100,8 @@ static void finish(const char *role, int rcvbuf)
 	bench_json_u64("wall_ns", g.last - g.first);
 	bench_json_u64("rcvbuf", (uint64_t)rcvbuf);
 	bench_json_u64("send_fallbacks", g.fallbacks);
+	bench_json_u64("bytes", g.bytes);
+	bench_json_u64("truncated", g.truncated);
 	bench_json_ctxsw();
 	bench_json_end();
 }
@@ -209,6 +217,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	bench_parse_args(argc, argv, &a);
+	bench_require_size(&a, BENCH_MAX_SIZE, "bench_libuv");
 	g.a = &a;
 	g.loop = uv_default_loop();
 	if (!strcmp(a.role, "sink") || !strcmp(a.role, "echo"))

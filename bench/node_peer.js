@@ -57,6 +57,8 @@ function finish(a, role, fields) {
 function serve(a, echo) {
   const sock = dgram.createSocket({ type: 'udp4', recvBufferSize: a.rcvbuf });
   let count = 0;
+  let bytes = 0; // payload bytes of datagrams that arrived whole
+  let truncated = 0; // datagrams shorter than the sender's --size
   let seen = 0;
   let seenAt = 0;
   let cpu0 = 0;
@@ -68,8 +70,10 @@ function serve(a, echo) {
       count++;
     });
   } else {
-    sock.on('message', () => {
+    sock.on('message', (msg) => {
       count++;
+      if (msg.length === a.size) bytes += msg.length;
+      else truncated++;
     });
   }
   sock.bind(a.port, '127.0.0.1', () => {
@@ -89,6 +93,8 @@ function serve(a, echo) {
           cpu_ns: cpuNs() - cpu0,
           wall_ns: 0,
           rcvbuf,
+          bytes,
+          truncated,
         });
       }
     }, 20);

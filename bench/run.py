@@ -3,8 +3,10 @@
 
 For every scenario x size it runs each implementation in turn within a repetition (A B C ... A B
 C ...), each role in its own process pinned to its own core, and reports medians, min-max and
-ratios to the raw recvmmsg/sendmmsg base computed within the same repetition. It only measures
-and reports: it never asserts, and never changes system settings. Python 3 stdlib only.
+ratios to the raw recvmmsg/sendmmsg base computed within the same repetition. The classic
+scenarios put the implementation under test against a fixed raw C driver; bulk and large run
+an implementation's own sender into its own receiver. It only measures and reports: it never
+asserts, and never changes system settings. Python 3 stdlib only.
 """
 
 import argparse
@@ -23,9 +25,29 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
-IMPLS = ["mmsg", "epoll", "libuv", "node", "udg", "udg-epoll", "udg-node"]
-SCENARIOS = ["sink", "echo", "latency", "send", "shards"]
+IMPLS = ["mmsg", "epoll", "libuv", "node", "udg", "udg-epoll", "udg-node", "udg-meta", "gso"]
+SCENARIOS = ["sink", "echo", "latency", "send", "bulk", "large", "shards"]
 SIZES = [64, 512, 1400]
+CLASSIC = ["mmsg", "epoll", "libuv", "node", "udg", "udg-epoll", "udg-node"]
+# Which implementations take part in each scenario, of those selected and built. udg-meta is
+# bench_udg's receiver with receive metadata on (ECN + PKTINFO), beside plain udg in the sink;
+# gso is the raw UDP_SEGMENT -> UDP_GRO pair, the bulk scenario's kernel ceiling.
+SCENARIO_IMPLS = {
+    "sink": CLASSIC + ["udg-meta"],
+    "echo": CLASSIC,
+    "latency": CLASSIC,
+    "send": CLASSIC,
+    "bulk": CLASSIC + ["gso"],
+    "large": ["mmsg", "udg", "udg-epoll"],
+}
+# Scenarios that run an implementation against itself: its send role into its sink role.
+PAIRED = ("bulk", "large")
+# Their payload sizes are part of the scenario, not of --sizes: 1200 B (a QUIC-sized datagram)
+# and the largest IPv4 UDP payload.
+FIXED_SIZES = {"bulk": [1200], "large": [65507]}
+# Bases every implementation of a scenario is also divided by, beside mmsg: the bulk rows over
+# the kernel's GSO/GRO ceiling.
+EXTRA_BASES = {"bulk": ["gso"]}
 FULL_REPS = 3          # a full run: every impl, scenario and size, FULL_REPS x FULL_DURATION_S
 FULL_DURATION_S = 1.0
 INFLIGHT = 64          # echo: datagrams the client keeps in flight
@@ -59,10 +81,30 @@ METRICS = {
         ("delivered_per_s", "delivered/s", "{:,.0f}", "higher", False),
         ("cpu_ns_per_dgram", "tx cpu ns/dgram", "{:.0f}", "lower", False),
     ],
+    "bulk": [
+        ("delivered_per_s", "delivered/s", "{:,.0f}", "higher", True),
+        ("sent_per_s", "sent/s", "{:,.0f}", "higher", False),
+        ("loss", "lost", "{:,.0f}", "lower", False),
+        ("loss_pct", "lost %", "{:.1f}", "lower", False),
+        ("truncated", "truncated", "{:,.0f}", "lower", False),
+        ("cpu_ns_per_dgram", "rx cpu ns/dgram", "{:.0f}", "lower", False),
+        ("tx_cpu_ns_per_dgram", "tx cpu ns/dgram", "{:.0f}", "lower", False),
+        ("rcvbuf_errors", "RcvbufErrors", "{:,.0f}", "lower", False),
+    ],
+    "large": [
+        ("delivered_mb_per_s", "whole MB/s", "{:,.0f}", "higher", True),
+        ("delivered_per_s", "delivered/s", "{:,.0f}", "higher", False),
+        ("sent_per_s", "sent/s", "{:,.0f}", "higher", False),
+        ("loss", "lost", "{:,.0f}", "lower", False),
+        ("truncated", "truncated", "{:,.0f}", "lower", False),
+        ("cpu_ns_per_dgram", "rx cpu ns/dgram", "{:.0f}", "lower", False),
+        ("rcvbuf_errors", "RcvbufErrors", "{:,.0f}", "lower", False),
+    ],
 }
 # Other processes' share of the two cores during the run (every scenario, last column).
 NOISE_METRIC = ("noise_pct", "noise %", "{:.0f}", "lower", False)
-# The io_uring counters, udg only (any scenario).
+# The io_uring counters, of bench_udg on io_uring (udg, and udg-meta in the sink; any scenario).
+UDG_RING_IMPLS = ("udg", "udg-meta")
 UDG_METRICS = [
     ("enters_per_dgram", "enters/dgram", "{:.3f}", "lower", False),
     ("cqes_per_iter", "CQEs/iter", "{:.1f}", "higher", False),
@@ -111,6 +153,38 @@ def background_load(seconds):
     b1, t1 = cpu_times(), time.monotonic()
     busy = sum(b1[c] - b0.get(c, 0) for c in b1) / os.sysconf("SC_CLK_TCK")
     return 100.0 * busy / ((t1 - t0) * max(1, len(b1)))
+
+
+def cpu_list(text):
+    """A kernel CPU list ("0-3,8") as a set of ints."""
+    out = set()
+    for part in text.strip().split(","):
+        if "-" in part:
+            lo, hi = part.split("-", 1)
+            out.update(range(int(lo), int(hi) + 1))
+        elif part.strip().isdigit():
+            out.add(int(part))
+    return out
+
+
+def pick_cpus():
+    """The two CPUs the roles run on: BENCH_CPUS=a,b when set; otherwise the first CPU this
+    process may use, and the next one that is not its SMT sibling (on a bigger box two
+    hyperthreads of one core would share their caches and execution units), falling back to
+    the next CPU at all. Returns (first, second, notes)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    want = os.environ.get("BENCH_CPUS")
+    if want:
+        picked = [int(c) for c in want.split(",") if c.strip()]
+        if len(picked) != 2 or not set(picked) <= set(cpus):
+            raise SystemExit(f"BENCH_CPUS={want}: want two CPUs of {cpus}")
+        return picked[0], picked[1], []
+    if len(cpus) < 2:
+        return cpus[0], cpus[0], ["only one CPU available: the two roles share it"]
+    siblings = cpu_list(read_file(
+        f"/sys/devices/system/cpu/cpu{cpus[0]}/topology/thread_siblings_list", str(cpus[0])))
+    other = next((c for c in cpus[1:] if c not in siblings), cpus[1])
+    return cpus[0], other, []
 
 
 def udp_snmp():
@@ -187,13 +261,9 @@ class Suite:
     def __init__(self, args):
         self.args = args
         self.bindir = os.path.join(args.build_dir, "bench")
-        cpus = sorted(os.sched_getaffinity(0))
-        # The driver gets the first core and the implementation under test the second.
-        self.driver_cpu = cpus[0]
-        self.impl_cpu = cpus[1] if len(cpus) > 1 else cpus[0]
-        self.notes = []
-        if len(cpus) < 2:
-            self.notes.append("only one CPU available: driver and implementation share it")
+        # The driver (bulk, large: the sender) gets the first core, the implementation under
+        # test (the receiver) the second.
+        self.driver_cpu, self.impl_cpu, self.notes = pick_cpus()
         self.node = shutil.which("node")
         self.udg_probe = {}
         self.impls = self.available_impls()
@@ -211,10 +281,13 @@ class Suite:
                 if not self.node:
                     self.notes.append("node: not installed (node not on PATH), skipped")
                     continue
-            elif impl == "udg-epoll":
-                # the same bench_udg program on udg's epoll backend (UDG_BACKEND=epoll)
+            elif impl in ("udg-epoll", "udg-meta"):
+                # the same bench_udg program on udg's epoll backend (UDG_BACKEND=epoll), or
+                # with receive metadata on (--meta)
                 if not os.access(self.exe("bench_udg"), os.X_OK):
-                    self.notes.append("udg-epoll: bench_udg not built, skipped")
+                    self.notes.append(f"{impl}: bench_udg not built, skipped")
+                    continue
+                if impl == "udg-meta" and not self.probe_udg():
                     continue
             elif impl == "udg-node":
                 # udg's Node addon (bindings/node) driven by the same node_peer.js
@@ -233,6 +306,8 @@ class Suite:
 
     def probe_udg(self):
         """Can a udg loop be created here (io_uring allowed, kernel new enough)?"""
+        if self.udg_probe:
+            return True
         try:
             r = subprocess.run([self.exe("bench_udg"), "--role", "probe"], capture_output=True,
                                text=True, timeout=10)
@@ -252,6 +327,8 @@ class Suite:
             return [self.node, os.path.join(HERE, "node_peer.js")] + rest
         if impl == "udg-epoll":
             return ["env", "UDG_BACKEND=epoll", self.exe("bench_udg")] + rest
+        if impl == "udg-meta":
+            return [self.exe("bench_udg")] + rest + ["--meta"]
         if impl == "udg-node":
             return [self.node, os.path.join(HERE, "node_peer.js"),
                     "--module", os.path.join(ROOT, "bindings", "node"),
@@ -272,7 +349,16 @@ class Suite:
         snmp0, busy0, t0, self0 = udp_snmp(), cpu_times(), time.monotonic(), os.times()
         server = client = None
         try:
-            if scenario == "send":
+            if scenario in PAIRED:
+                # The implementation's own receiver, then its own sender.
+                server = Role(self.impl_argv(impl, "sink", 0, size), self.impl_cpu,
+                              impl + " receiver")
+                port = server.ready()
+                client = Role(self.impl_argv(impl, "send", port, size), self.driver_cpu,
+                              impl + " sender")
+                driver_res = client.result(limit)
+                impl_res = server.result(limit)
+            elif scenario == "send":
                 server = Role(self.driver_argv("sink", 0, size), self.driver_cpu, "driver sink")
                 port = server.ready()
                 client = Role(self.impl_argv(impl, "send", port, size), self.impl_cpu, impl)
@@ -292,6 +378,10 @@ class Suite:
             for p in (client, server):
                 if p:
                     p.kill()
+        if impl == "udg-meta" and impl_res.get("meta_seen") != impl_res.get("count"):
+            # The row means nothing unless every datagram carried the metadata it asked for.
+            raise RuntimeError(f"udg-meta: {impl_res.get('meta_seen')} of "
+                               f"{impl_res.get('count')} datagrams carried ECN+PKTINFO")
         t1, busy1, snmp1, self1 = time.monotonic(), cpu_times(), udp_snmp(), os.times()
         wall = t1 - t0
         hz = os.sysconf("SC_CLK_TCK")
@@ -303,7 +393,7 @@ class Suite:
         m = self.metrics(scenario, impl_res, driver_res)
         m["noise_pct"] = 100.0 * noise
         m["rcvbuf_errors"] = snmp1.get("RcvbufErrors", 0) - snmp0.get("RcvbufErrors", 0)
-        if scenario != "sink":
+        if scenario not in ("sink",) + PAIRED:
             del m["rcvbuf_errors"]
         return m, {"impl": impl_res, "driver": driver_res, "noise": noise, "wall_s": wall}
 
@@ -329,6 +419,19 @@ class Suite:
             secs = r["wall_ns"] / 1e9
             m["sent_per_s"] = count / secs
             m["delivered_per_s"] = drv["received"] / secs
+        elif scenario in PAIRED:
+            # r: the receiver, drv: the sender (same implementation). Rates over the
+            # sender's window; what the receiver still drained after it is a few ms' worth.
+            secs = drv["wall_ns"] / 1e9
+            sent = drv.get("count", 0)
+            m["delivered_per_s"] = count / secs
+            m["sent_per_s"] = sent / secs
+            m["loss"] = sent - count
+            m["loss_pct"] = 100.0 * (sent - count) / sent if sent else 0.0
+            m["truncated"] = r.get("truncated", 0)
+            m["delivered_mb_per_s"] = r.get("bytes", 0) / secs / 1e6
+            if sent:
+                m["tx_cpu_ns_per_dgram"] = drv["cpu_ns"] / sent
         if "enters" in r:
             dgrams = r.get("datagrams_received", 0) + r.get("datagrams_sent", 0)
             if dgrams:
@@ -343,7 +446,8 @@ class Suite:
 
     def run(self):
         a = self.args
-        total = len(a.scenarios) * len(a.sizes) * a.reps * len(self.impls)
+        total = sum(len(scenario_sizes(sc, a.sizes)) * a.reps * len(scenario_impls(sc, self.impls))
+                    for sc in a.scenarios)
         done = 0
         start = time.monotonic()
         samples = {}   # (scenario, size, impl) -> [metrics per rep]
@@ -352,9 +456,9 @@ class Suite:
         reruns = 0
         failures = []
         for scenario in a.scenarios:
-            for size in a.sizes:
+            for size in scenario_sizes(scenario, a.sizes):
                 for rep in range(a.reps):
-                    for impl in self.impls:
+                    for impl in scenario_impls(scenario, self.impls):
                         done += 1
                         self.progress(done, total, scenario, size, impl, rep, start)
                         try:
@@ -400,26 +504,42 @@ class Suite:
 
 # ---- Aggregation and reporting -------------------------------------------------------------
 
+def scenario_sizes(scenario, sizes):
+    """The payload sizes a scenario runs: its own (bulk, large) or the run's."""
+    return FIXED_SIZES.get(scenario, sizes)
+
+
+def scenario_impls(scenario, impls):
+    """The run's implementations that take part in a scenario, in the run's order."""
+    return [i for i in impls if i in SCENARIO_IMPLS.get(scenario, CLASSIC)]
+
+
+def rep_ratios(samples, scenario, size, impl, base, name):
+    """impl / base for one metric, per repetition (both from the same repetition)."""
+    return [r[name] / b[name]
+            for r, b in zip(samples.get((scenario, size, impl), []),
+                            samples.get((scenario, size, base), []))
+            if r and b and name in r and b.get(name)]
+
 def aggregate(samples, impls, scenarios, sizes):
     """One record per scenario x size x impl x metric: median, min, max and the median of the
-    per-repetition ratios to mmsg."""
+    per-repetition ratios to mmsg (and to the scenario's EXTRA_BASES, and for udg-meta to
+    udg)."""
     records = []
     for scenario in scenarios:
-        for size in sizes:
-            base = samples.get((scenario, size, "mmsg"), [])
-            for impl in impls:
+        present = scenario_impls(scenario, impls)
+        for size in scenario_sizes(scenario, sizes):
+            for impl in present:
                 reps = samples.get((scenario, size, impl), [])
                 names = [m[0] for m in METRICS[scenario]] + [NOISE_METRIC[0]]
-                if impl == "udg":
+                if impl in UDG_RING_IMPLS:
                     names += [m[0] for m in UDG_METRICS]
+                bases = EXTRA_BASES.get(scenario, []) + (["udg"] if impl == "udg-meta" else [])
                 for name in names:
                     vals = [r[name] for r in reps if r and name in r]
                     if not vals:
                         continue
-                    ratios = []
-                    for r, b in zip(reps, base):
-                        if r and b and name in r and b.get(name):
-                            ratios.append(r[name] / b[name])
+                    ratios = rep_ratios(samples, scenario, size, impl, "mmsg", name)
                     rec = {
                         "scenario": scenario, "size": size, "impl": impl, "metric": name,
                         "median": statistics.median(vals), "min": min(vals), "max": max(vals),
@@ -428,22 +548,25 @@ def aggregate(samples, impls, scenarios, sizes):
                         "ratio_max": max(ratios) if ratios else None,
                         "reps": len(vals),
                     }
+                    for base in bases:
+                        br = rep_ratios(samples, scenario, size, impl, base, name)
+                        rec[f"ratio_to_{base}"] = statistics.median(br) if br else None
+                        rec[f"ratio_to_{base}_min"] = min(br) if br else None
+                        rec[f"ratio_to_{base}_max"] = max(br) if br else None
                     if impl == "udg":
                         rec["udg_ratio_to"] = ratios_to_peers(samples, scenario, size, name,
-                                                              impls)
+                                                              present)
                     records.append(rec)
     return records
 
 
 def ratios_to_peers(samples, scenario, size, name, impls):
     """udg / peer for one metric: the median of the ratios within each repetition."""
-    mine = samples.get((scenario, size, "udg"), [])
     out = {}
     for peer in impls:
         if peer == "udg":
             continue
-        ratios = [u[name] / p[name] for u, p in zip(mine, samples.get((scenario, size, peer), []))
-                  if u and p and name in u and p.get(name)]
+        ratios = rep_ratios(samples, scenario, size, "udg", peer, name)
         out[peer] = statistics.median(ratios) if ratios else None
     return out
 
@@ -452,18 +575,20 @@ HEADLINES = [("sink", "cpu_ns_per_dgram", "receiver CPU ns/dgram (lower is bette
              ("echo", "round_trips_per_s", "echo round trips/s (higher is better)"),
              ("latency", "p50_us", "K=1 RTT p50 (lower is better)"),
              ("latency", "p99_us", "K=1 RTT p99 (lower is better)"),
-             ("send", "sent_per_s", "send datagrams/s (higher is better)")]
+             ("send", "sent_per_s", "send datagrams/s (higher is better)"),
+             ("bulk", "delivered_per_s", "bulk datagrams/s delivered (higher is better)"),
+             ("large", "delivered_mb_per_s", "large bytes/s delivered whole (higher is better)")]
 
 
 def udg_vs_peers(records, impls, scenarios, sizes, markdown=False):
-    """udg's headline metrics as ratios to every peer."""
-    peers = [i for i in impls if i != "udg"]
+    """udg's headline metrics as ratios to every peer (udg-meta has its own section)."""
+    peers = [i for i in impls if i not in ("udg", "udg-meta")]
     head = ["metric", "size"] + [f"udg/{p}" for p in peers]
     rows = []
     for scenario, metric, label in HEADLINES:
         if scenario not in scenarios:
             continue
-        for size in sizes:
+        for size in scenario_sizes(scenario, sizes):
             rec = find(records, scenario, size, "udg", metric)
             if not rec:
                 continue
@@ -506,33 +631,40 @@ def table(records, impls, scenarios, sizes, markdown=False):
     """The results as text: one block per scenario, a row per size x impl."""
     out = []
     for scenario in scenarios:
+        present = scenario_impls(scenario, impls)
         cols = METRICS[scenario] + [NOISE_METRIC]
-        extra = UDG_METRICS if "udg" in impls else []
+        extra = UDG_METRICS if "udg" in present else []
+        bases = ["mmsg"] + EXTRA_BASES.get(scenario, [])
         head = ["size", "impl"]
         for _, title, _, better, headline in cols:
             head.append(title)
             if headline:
-                head.append("x mmsg")
+                head += [f"x {b}" for b in bases]
         head += [t for _, t, _, _, _ in extra]
         rows = []
-        for size in sizes:
-            for impl in impls:
+        for size in scenario_sizes(scenario, sizes):
+            for impl in present:
                 row = [str(size), impl]
                 for name, _, fmt, _, headline in cols:
                     rec = find(records, scenario, size, impl, name)
                     row.append(fmt_cell(fmt, rec, headline))
                     if headline:
-                        ratio = rec and rec["ratio_to_mmsg"]
-                        row.append(f"{ratio:.2f}" if ratio is not None and rec else "-")
+                        for b in bases:
+                            ratio = rec and rec.get(f"ratio_to_{b}")
+                            row.append(f"{ratio:.2f}" if ratio is not None and rec else "-")
                 for name, _, fmt, _, _ in extra:
                     rec = find(records, scenario, size, impl, name)
-                    row.append(fmt_cell(fmt, rec, False) if impl == "udg" else "")
+                    row.append(fmt_cell(fmt, rec, False) if impl in UDG_RING_IMPLS else "")
                 rows.append(row)
+        if not rows:
+            continue
         title = {
             "sink": "sink: fixed sendmmsg blaster -> receiver under test",
             "echo": f"echo: fixed client keeps {INFLIGHT} in flight -> echo server under test",
             "latency": "latency: fixed client, K=1 ping-pong -> echo server under test",
             "send": "send: sender under test -> fixed recvmmsg sink",
+            "bulk": "bulk: sender under test, per-datagram sends flat out -> its own receiver",
+            "large": "large: 65507-byte datagrams, sender under test -> its own receiver",
         }[scenario]
         if markdown:
             out.append(f"### {title}\n")
@@ -545,37 +677,66 @@ def table(records, impls, scenarios, sizes, markdown=False):
             out.append(f"== {title}")
             out.append("  ".join(h.rjust(w) for h, w in zip(head, widths)))
             for i, r in enumerate(rows):
-                if i and i % len(impls) == 0:
+                if i and i % len(present) == 0:
                     out.append("")
                 out.append("  ".join(c.rjust(w) for c, w in zip(r, widths)))
             out.append("")
     return "\n".join(out)
 
 
-# The targets udg is judged on: (label, scenario, metric, comparison, bound).
+def metadata_cost(records, sizes):
+    """The udg-meta rows: receiver CPU per datagram with receive metadata on over plain udg's,
+    per size, from the same run (median of the per-repetition ratios, min-max); each line with
+    whether the receiver saw metadata at all. Empty when udg-meta did not run."""
+    lines = []
+    for size in scenario_sizes("sink", sizes):
+        meta = find(records, "sink", size, "udg-meta", "cpu_ns_per_dgram")
+        plain = find(records, "sink", size, "udg", "cpu_ns_per_dgram")
+        if not meta or not plain or meta.get("ratio_to_udg") is None:
+            continue
+        lines.append(f"size={size:<5d} udg-meta {meta['median']:.0f} ns/dgram, udg "
+                     f"{plain['median']:.0f} ns/dgram: x udg {meta['ratio_to_udg']:.3f} "
+                     f"({meta['ratio_to_udg_min']:.3f}-{meta['ratio_to_udg_max']:.3f})")
+    return lines
+
+
+# The targets udg is judged on: (label, scenario, impl, metric, comparison, bound, base). A
+# base names the ratio compared ("mmsg", "gso", "udg"); None compares the metric's largest value
+# over the repetitions itself (for counts that must be zero).
 TARGETS = [
-    ("receiver CPU/dgram <= 0.90 x mmsg", "sink", "cpu_ns_per_dgram", "le", 0.90),
-    ("echo round trips/s >= 1.00 x mmsg", "echo", "round_trips_per_s", "ge", 1.00),
-    ("K=1 RTT p50 <= 1.05 x mmsg", "latency", "p50_us", "le", 1.05),
-    ("K=1 RTT p99 <= 1.05 x mmsg", "latency", "p99_us", "le", 1.05),
-    ("send datagrams/s >= 1.00 x mmsg", "send", "sent_per_s", "ge", 1.00),
+    ("receiver CPU/dgram <= 0.90 x mmsg", "sink", "udg", "cpu_ns_per_dgram", "le", 0.90, "mmsg"),
+    ("echo round trips/s >= 1.00 x mmsg", "echo", "udg", "round_trips_per_s", "ge", 1.00,
+     "mmsg"),
+    ("K=1 RTT p50 <= 1.05 x mmsg", "latency", "udg", "p50_us", "le", 1.05, "mmsg"),
+    ("K=1 RTT p99 <= 1.05 x mmsg", "latency", "udg", "p99_us", "le", 1.05, "mmsg"),
+    ("send datagrams/s >= 1.00 x mmsg", "send", "udg", "sent_per_s", "ge", 1.00, "mmsg"),
+    ("metadata rx CPU/dgram <= 1.05 x udg", "sink", "udg-meta", "cpu_ns_per_dgram", "le", 1.05,
+     "udg"),
+    ("bulk delivered/s >= 10 x mmsg", "bulk", "udg", "delivered_per_s", "ge", 10.0, "mmsg"),
+    ("bulk delivered/s >= 0.60 x gso", "bulk", "udg", "delivered_per_s", "ge", 0.60, "gso"),
+    ("bulk lost == 0 (every rep)", "bulk", "udg", "loss", "le", 0, None),
+    ("bulk truncated == 0 (every rep)", "bulk", "udg", "truncated", "le", 0, None),
+    ("large bytes/s whole >= 0.90 x mmsg", "large", "udg", "delivered_mb_per_s", "ge", 0.90,
+     "mmsg"),
+    ("large truncated == 0 (every rep)", "large", "udg", "truncated", "le", 0, None),
 ]
 
 
 def targets(records, scenarios, sizes):
     """The targets as (text line, met or None) for udg."""
     lines = []
-    for label, scenario, metric, cmp, bound in TARGETS:
+    for label, scenario, impl, metric, cmp, bound, base in TARGETS:
         if scenario not in scenarios:
             continue
-        for size in sizes:
-            rec = find(records, scenario, size, "udg", metric)
-            ratio = rec and rec["ratio_to_mmsg"]
-            if ratio is None:
+        for size in scenario_sizes(scenario, sizes):
+            rec = find(records, scenario, size, impl, metric)
+            value = rec and (rec.get(f"ratio_to_{base}") if base else rec["max"])
+            if value is None:
                 lines.append((f"{label:38s} size={size:<5d} not measured", None))
                 continue
-            ok = ratio <= bound if cmp == "le" else ratio >= bound
-            lines.append((f"{label:38s} size={size:<5d} measured {ratio:.2f}", ok))
+            ok = value <= bound if cmp == "le" else value >= bound
+            shown = f"{value:.2f}" if base else f"{value:,.0f}"
+            lines.append((f"{label:38s} size={size:<5d} measured {shown}", ok))
     for scenario in ("sink", "echo", "send"):
         if scenario not in scenarios:
             continue
@@ -625,6 +786,8 @@ def short_number(v, metric):
     """An absolute value as a bar label: 1342 ns, 1.23M/s, 45.6 us."""
     if metric.endswith("_us"):
         return f"{v:.1f} us"
+    if metric.endswith("_mb_per_s"):
+        return f"{v:,.0f} MB/s"
     if metric.endswith("_per_s"):
         return f"{v / 1e6:.2f}M/s" if v >= 1e6 else f"{v / 1e3:.0f}k/s"
     return f"{v:.0f} ns"
@@ -641,15 +804,29 @@ def chart(records, impls, sizes, path, title):
               ("echo", "round_trips_per_s", "echo: round trips/s (higher is better)"),
               ("latency", "p50_us", "latency: RTT p50 (lower is better)"),
               ("latency", "p99_us", "latency: RTT p99 (lower is better)"),
-              ("send", "sent_per_s", "send: datagrams/s (higher is better)")]
-    bars = [i for i in impls if i == "mmsg"] + [i for i in impls if i != "mmsg"]
+              ("send", "sent_per_s", "send: datagrams/s (higher is better)"),
+              ("bulk", "delivered_per_s", "bulk: datagrams/s delivered (higher is better)"),
+              ("large", "delivered_mb_per_s", "large: MB/s whole (higher is better)")]
     datadir = os.path.dirname(path)
     datafile = os.path.join(datadir, "latest-ratios.dat")
     plots = []
     with open(datafile, "w") as f:
         for scenario, metric, ptitle in panels:
+            # Each panel's bars: the implementations of its scenario, the baseline first, less
+            # those with nothing to draw (gnuplot refuses an all-NaN column; a ratio of 0 has
+            # no place on a log axis), which the panel's title names.
+            present = scenario_impls(scenario, impls)
+            drawable = [i for i in present if any(
+                (find(records, scenario, size, i, metric) or {}).get("ratio_to_mmsg")
+                for size in scenario_sizes(scenario, sizes))]
+            missing = [i for i in present if i not in drawable and
+                       any(find(records, scenario, size, i, metric)
+                           for size in scenario_sizes(scenario, sizes))]
+            if missing:
+                ptitle += f" [0, not drawn: {', '.join(missing)}]"
+            bars = [i for i in drawable if i == "mmsg"] + [i for i in drawable if i != "mmsg"]
             rows, vals_all = [], []
-            for size in sizes:
+            for size in scenario_sizes(scenario, sizes):
                 base = find(records, scenario, size, "mmsg", metric)
                 xtic = f"{size} B" + (f"\\nmmsg {short_number(base['median'], metric)}"
                                       if base else "")
@@ -667,6 +844,8 @@ def chart(records, impls, sizes, path, title):
                     if impl == "mmsg" or lo is None:
                         lo, hi = (rec["min"] / base["median"], rec["max"] / base["median"]) \
                             if base and base["median"] else (r, r)
+                    # A log axis has no 0 (a repetition that delivered nothing whole).
+                    lo, hi = (lo if lo > 0 else r), (hi if hi > 0 else r)
                     cols.append(f"{r:.4f} {lo:.4f} {hi:.4f} \"{short_number(rec['median'], metric)}\"")
                     vals_all += [r, lo, hi]
                 rows.append(f"\"{xtic}\" " + " ".join(cols))
@@ -678,12 +857,12 @@ def chart(records, impls, sizes, path, title):
             # Powers of two around the data, always showing the 1.0 line.
             lo = 2.0 ** math.floor(math.log2(min(vals_all + [1.0]) * 0.8))
             hi = 2.0 ** math.ceil(math.log2(max(vals_all + [1.0]) * 2.4))
-            plots.append((len(plots), ptitle, lo, hi))
+            plots.append((len(plots), ptitle, lo, hi, bars))
     if not plots:
         return "no ratios to chart"
     cols = 3
     nrows = (len(plots) + cols - 1) // cols
-    n, gap = len(bars), 1
+    gap = 1
     script = [
         f"set terminal pngcairo size 1650,{500 * nrows} font 'sans,10'",
         f"set output '{path}'",
@@ -695,8 +874,10 @@ def chart(records, impls, sizes, path, title):
         "set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 1 lc rgb 'black'",
     ]
     colors = {"mmsg": "#999999", "epoll": "#4477aa", "libuv": "#228833", "node": "#ccbb44",
-              "udg": "#ee6677", "udg-epoll": "#ee9977", "udg-node": "#aa3377"}
-    for block, ptitle, lo, hi in plots:
+              "udg": "#ee6677", "udg-epoll": "#ee9977", "udg-node": "#aa3377",
+              "udg-meta": "#cc3311", "gso": "#000000"}
+    for block, ptitle, lo, hi, bars in plots:
+        n = len(bars)
         script.append(f"set title '{ptitle}'")
         script.append(f"set yrange [{lo}:{hi}]")
         parts = []
@@ -754,6 +935,10 @@ def run_shards(args):
     return r.returncode
 
 
+METADATA_TITLE = ("metadata cost (sink): udg receiver with UDG_META_ECN|UDG_META_PKTINFO over "
+                  "without, rx CPU ns/dgram, median of per-repetition ratios (min-max)")
+
+
 def write_reports(header, records, out, keep_json=None):
     """latest.json (unless rewriting from it), latest.txt, latest.md and latest.png in out, each
     headed by the run's mode, commit, date and machine."""
@@ -769,10 +954,15 @@ def write_reports(header, records, out, keep_json=None):
         f.write("values: median (min-max) over repetitions; x mmsg: median of per-repetition "
                 "ratios\n\n")
         f.write(table(records, impls, scenarios, sizes) + "\n")
+        meta = metadata_cost(records, sizes) if "sink" in scenarios else []
+        if meta:
+            f.write(METADATA_TITLE + "\n" + "\n".join(meta) + "\n")
     with open(os.path.join(out, "latest.md"), "w") as f:
         f.write(f"**Run:** {line}. Values: median (min–max) over repetitions; "
                 "x mmsg: median of the per-repetition ratios to the mmsg baseline.\n\n")
         f.write(table(records, impls, scenarios, sizes, markdown=True))
+        if meta:
+            f.write(f"\n### {METADATA_TITLE}\n\n" + "".join(f"- `{m}`\n" for m in meta))
         if "udg" in impls:
             f.write("\n### udg against each peer (median of per-repetition ratios udg/peer)\n\n")
             f.write(udg_vs_peers(records, impls, scenarios, sizes, True))
@@ -850,6 +1040,7 @@ def main():
         "rcvbuf_requested": RCVBUF,
         "quick": args.quick, "reps": args.reps, "duration_s": args.duration,
         "sizes": args.sizes, "impls": suite.impls, "scenarios": args.scenarios,
+        "scenario_sizes": {sc: scenario_sizes(sc, args.sizes) for sc in args.scenarios},
         "echo_inflight": INFLIGHT, "noise_limit": NOISE_LIMIT, "mode": mode,
     }
     header["background_load_pct"] = background_load(1.0)
@@ -859,12 +1050,13 @@ def main():
         print(f"results go to {os.path.relpath(args.out, ROOT)}/: only a full run (no QUICK, "
               "no BENCH_IMPLS/BENCH_SCENARIOS subset) replaces bench/results/latest.*")
     print(f"machine: {header['cpu_model']}, {header['cpus_online']} CPUs, kernel "
-          f"{header['kernel']}; driver on CPU {suite.driver_cpu}, implementation on CPU "
-          f"{suite.impl_cpu}")
+          f"{header['kernel']}; driver (bulk/large: sender) on CPU {suite.driver_cpu}, "
+          f"implementation (bulk/large: receiver) on CPU {suite.impl_cpu}")
     print(f"settings: net.core.rmem_max={header['net.core.rmem_max']} "
           f"SO_RCVBUF requested {RCVBUF} ({'root: drivers use SO_RCVBUFFORCE' if os.geteuid() == 0 else 'not root'}); "
           f"{args.reps} reps x {args.duration}s, sizes {args.sizes}"
-          f"{' (QUICK)' if args.quick else ''}")
+          + "".join(f", {sc} {FIXED_SIZES[sc][0]}" for sc in args.scenarios if sc in FIXED_SIZES)
+          + f"{' (QUICK)' if args.quick else ''}")
     print(f"background load before the start: {header['background_load_pct']:.0f}% of "
           f"{os.cpu_count()} CPUs" + ("  (busy machine: expect noisy results)"
                                      if header["background_load_pct"] > 20 else ""))
@@ -879,7 +1071,8 @@ def main():
     records = aggregate(samples, suite.impls, args.scenarios, args.sizes)
 
     header["rcvbuf_obtained"] = {i: next((r.get("rcvbuf") for r in raws.get(i, {}).values()
-                                          if r.get("rcvbuf")), None) for i in suite.impls}
+                                          if r.get("rcvbuf")), None)
+                                 for i in suite.impls if i in raws}
     header["versions"] = {i: next((r.get("version") for r in raws.get(i, {}).values()
                                    if r.get("version")), None) for i in suite.impls}
     header["udg_features"] = suite.udg_probe.get("features")
@@ -897,10 +1090,16 @@ def main():
     print("values: median (min-max) over repetitions; x mmsg: median of per-repetition ratios\n")
     text = table(records, suite.impls, args.scenarios, args.sizes)
     print(text)
+    meta = metadata_cost(records, args.sizes) if "sink" in args.scenarios else []
+    if meta:
+        print("== " + METADATA_TITLE)
+        for m in meta:
+            print("  " + m)
+        print()
     if "udg" in suite.impls:
         print("== udg against each peer (median of per-repetition ratios udg/peer)")
         print(udg_vs_peers(records, suite.impls, args.scenarios, args.sizes))
-        print("== targets (udg, ratios to mmsg measured in this run)")
+        print("== targets (udg, ratios measured in this run)")
         for line, ok in targets(records, args.scenarios, args.sizes):
             print(f"  {mark(ok)} {line}")
         print()
