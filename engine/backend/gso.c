@@ -82,6 +82,7 @@ void udg__train_fill(struct udg__train *t, const struct udg__tx *first, unsigned
 		.msg_controllen = own + CMSG_SPACE(sizeof(uint16_t)),
 	};
 	struct cmsghdr *c = (struct cmsghdr *)(void *)(t->ctrl.b + own);
+	memset(c, 0, CMSG_SPACE(sizeof(uint16_t))); /* the padding goes to the kernel too */
 	c->cmsg_level = SOL_UDP;
 	c->cmsg_type = UDP_SEGMENT;
 	c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
