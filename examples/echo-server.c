@@ -70,10 +70,12 @@ static void print_stats(const struct server *srv)
 	udg_loop_stats st;
 
 	udg_loop_stats_get(srv->loop, &st);
+	/* kernel_drops: datagrams that never reached us because the socket's receive queue was
+	 * full (the "drops" column of /proc/net/udp); raise SO_RCVBUF if it grows. */
 	printf("\necho-server: %llu received, %llu echoed, %llu refused (send queue full), "
-	       "%llu failed\n",
-	       (unsigned long long)st.datagrams_received, srv->echoed, srv->queue_full,
-	       srv->failed);
+	       "%llu failed, %llu dropped by the kernel (receive queue full)\n",
+	       (unsigned long long)st.datagrams_received, srv->echoed, srv->queue_full, srv->failed,
+	       (unsigned long long)st.kernel_drops);
 	printf("echo-server: %llu iterations, %llu enters, %llu SQEs, %llu CQEs, "
 	       "%llu receive re-arms (%llu for lack of buffers), %llu send errors\n",
 	       (unsigned long long)st.iterations, (unsigned long long)st.enters,

@@ -95,7 +95,11 @@ static void watch_signal(udg_timer *t, void *user)
 	(void)t;
 	if (!interrupted)
 		return;
-	printf("\nmulticast-listener: %llu datagrams\n", l->count);
+	udg_socket_stats st = { 0 };
+	udg_socket_stats_get(l->sock, &st);
+	printf("\nmulticast-listener: %llu datagrams, %llu dropped by the kernel "
+	       "(receive queue full)\n",
+	       l->count, (unsigned long long)st.kernel_drops);
 	/* Leaving the group is what close does anyway; shown here for completeness. */
 	udg_socket_drop_membership(l->sock, l->group, l->iface);
 	udg_socket_close(l->sock, NULL, NULL);

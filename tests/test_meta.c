@@ -1,8 +1,8 @@
 /* tests/test_meta.c — datagram metadata (udg extension): the ECN codepoint, destination
- * address and interface a receiver opted into, source address and ECN chosen per send, the
- * kernel's receive-queue drop count in socket and loop stats, path MTU discovery, and the
- * errors for bad input. Real sockets on loopback, both families, ephemeral ports; the path MTU
- * tests run in a network namespace of their own whose loopback has a 1280-byte MTU. */
+ * address and interface a receiver opted into, source address and ECN chosen per send, path
+ * MTU discovery, and the errors for bad input (the kernel's drop count is in test_drops.c).
+ * Real sockets on loopback, both families, ephemeral ports; the path MTU tests run in a
+ * network namespace of their own whose loopback has a 1280-byte MTU. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <sched.h>
@@ -182,57 +182,11 @@ Test(meta, metadata_room_truncates_the_same_on_every_backend)
 	RUN_UNTIL(loop, er.message == 1);
 	cr_assert(er.rinfo.truncated);
 	cr_assert_eq(er.rinfo.size, 512);
-	/* 512 - 16 (header) - 32 (address, padded) - 88 (tclass 24, pktinfo 40, drops 24) */
-	cr_assert_eq(er.len, 512 - 16 - 32 - 88);
+	/* 512 - 16 (header) - 32 (address, padded) - 64 (tclass 24, pktinfo 40): UDG_META_DROPS
+	 * takes no room, the count is read from the kernel on demand. */
+	cr_assert_eq(er.len, 512 - 16 - 32 - 64);
 	cr_assert_eq(m.meta, UDG_META_ECN | UDG_META_PKTINFO);
 	close_all(loop, s, 2);
-}
-
-/* A receiver with the smallest receive queue, flooded while its loop does not run: the kernel
- * drops most of the burst and says so with the next datagram that gets through. */
-Test(meta, kernel_drops_are_counted_when_a_stalled_receiver_is_flooded)
-{
-	udg_loop *loop = new_loop();
-	struct ev er = { 0 };
-	struct seen m = { 0 };
-	udg_socket_options o;
-	udg_socket_options_init(&o, UDG_UDP4);
-	o.metadata = UDG_META_DROPS;
-	o.recv_buffer_size = 1; /* the kernel's minimum */
-	er.ctx = &m;
-	udg_socket *s[1] = { new_socket_opts(loop, &o, &er) };
-	int port = bind_port(s[0], "127.0.0.1");
-
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	cr_assert_geq(fd, 0);
-	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	static char payload[1000];
-	struct iovec iov = { payload, sizeof(payload) };
-	struct mmsghdr msgs[64];
-	for (int i = 0; i < 64; i++)
-		msgs[i] = (struct mmsghdr){ .msg_hdr = { .msg_name = &to,
-							 .msg_namelen = sizeof(to),
-							 .msg_iov = &iov,
-							 .msg_iovlen = 1 } };
-	cr_assert_eq(sendmmsg(fd, msgs, 64, 0), 64);
-	RUN_UNTIL(loop, er.message >= 1);
-	udg_socket_stats st;
-	cr_assert_eq(udg_socket_stats_get(s[0], &st), 0);
-	/* The count comes with a datagram queued after the drops: send one more. */
-	int before = er.message;
-	cr_assert_eq(sendto(fd, "late", 4, 0, (struct sockaddr *)&to, sizeof(to)), 4);
-	RUN_UNTIL(loop, er.message > before && er.len == 4);
-	cr_assert_eq(udg_socket_stats_get(s[0], &st), 0);
-	cr_assert_gt(st.kernel_drops, 0, "the flood overflowed a minimal receive queue");
-	cr_assert_lt(st.kernel_drops, 64);
-	cr_assert_eq(st.datagrams_received, (uint64_t)er.message);
-	cr_assert_eq(st.kernel_drops + st.datagrams_received, 65, "every datagram accounted for");
-	udg_loop_stats ls;
-	udg_loop_stats_get(loop, &ls);
-	cr_assert_eq(ls.kernel_drops, st.kernel_drops);
-	close(fd);
-	close_all(loop, s, 1);
 }
 
 Test(meta, bad_metadata_flags_are_refused_at_creation)

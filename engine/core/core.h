@@ -100,10 +100,12 @@ struct udg__post;
 struct udg__resolver;
 
 /* The layer above the core (dgram) keeps its per-loop state here, created on first use;
- * udg_loop_close asks it to shut down (-EBUSY keeps the loop) before freeing anything. */
+ * udg_loop_close asks it to shut down (-EBUSY keeps the loop) before freeing anything, and
+ * udg_loop_stats_get lets it fill in the counters it keeps itself (NULL: none). */
 struct udg__upper {
 	void *state;
 	int (*shutdown)(udg_loop *loop);
+	void (*stats)(const udg_loop *loop, udg_loop_stats *out);
 };
 
 struct udg_loop {

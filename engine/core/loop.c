@@ -297,8 +297,11 @@ UDG_EXPORT const char *udg_loop_features_string(const udg_loop *loop)
 
 UDG_EXPORT void udg_loop_stats_get(const udg_loop *loop, udg_loop_stats *out)
 {
-	if (loop && out)
-		*out = loop->stats;
+	if (!loop || !out)
+		return;
+	*out = loop->stats;
+	if (loop->upper.stats)
+		loop->upper.stats(loop, out);
 }
 
 UDG_EXPORT uint64_t udg_loop_now_ns(const udg_loop *loop)

@@ -100,6 +100,7 @@ struct udg__dgram_loop {
 	struct udg__fifo free_slots; /* of slot->tx.node */
 	unsigned slots_used;
 	struct udg__list sockets; /* every socket not yet freed (udg_socket.link) */
+	uint64_t closed_drops;    /* kernel drops of the sockets freed so far (meta.c) */
 };
 
 /* The state, made on first use (a socket or a lookup); NULL when out of memory. */
@@ -223,6 +224,11 @@ UDG__HIDDEN int udg__socket_meta_open(udg_socket *s);
 UDG__HIDDEN int udg__send_meta_check(const udg_socket *s, const udg_send_meta *m);
 /* Build the send's control messages in slot->ctrl and point slot->tx.msg at them. */
 UDG__HIDDEN void udg__send_meta_fill(struct udg__send *slot, int family, const udg_send_meta *m);
+/* The kernel's drop count for the socket, read now (one getsockopt while the fd exists) and
+ * kept in s->io.kernel_drops, which outlives the fd. */
+UDG__HIDDEN uint64_t udg__socket_drops_read(udg_socket *s);
+/* loop->upper.stats: the loop's kernel_drops over its live and closed sockets. */
+UDG__HIDDEN void udg__dgram_stats(const udg_loop *loop, udg_loop_stats *out);
 
 /* ---- Resolver worker pool (resolver.c) -------------------------------------------------- */
 

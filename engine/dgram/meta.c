@@ -1,10 +1,12 @@
 /* engine/dgram/meta.c — the udg extensions a QUIC, DNS or media server needs beside Node's API:
  * receive metadata switched on per socket (the backends parse it, backend/rmeta.c), the
  * control messages of a send with metadata (ECN codepoint, source address and interface),
- * path MTU discovery, and the per-socket counters. Only udg_socket_send_msg's checks and
- * control-message building run per datagram; the rest is cold. */
+ * path MTU discovery, and the per-socket and per-loop counters (the kernel's drops, read on
+ * demand). Only udg_socket_send_msg's checks and control-message building run per datagram;
+ * the rest is cold. */
 #include <errno.h>
 #include <string.h>
+#include <linux/sock_diag.h>
 
 #include "dgram.h"
 
@@ -12,7 +14,9 @@
 
 int udg__socket_meta_open(udg_socket *s)
 {
-	unsigned meta = s->opts.metadata;
+	/* UDG_META_DROPS is accepted and asks for nothing: the stats read the kernel's count on
+	 * demand (below), so SO_RXQ_OVFL would only cost every datagram control-message room. */
+	unsigned meta = s->opts.metadata & ~(unsigned)UDG_META_DROPS;
 
 	if (!meta)
 		return 0;
@@ -27,15 +31,49 @@ int udg__socket_meta_open(udg_socket *s)
 	return 0;
 }
 
+/* ---- Counters ------------------------------------------------------------------------------ */
+
+/* The kernel's sk_drops: datagrams it dropped for this socket, nearly always because the receive
+ * queue was full (also a bad checksum or a socket filter). The same counter SO_RXQ_OVFL attaches
+ * to datagrams and /proc/net/udp shows as "drops", read here with SO_MEMINFO (Linux 4.12) at no
+ * cost per datagram. It is 32 bits and wraps: each read adds what it grew by since the last. */
+uint64_t udg__socket_drops_read(udg_socket *s)
+{
+	uint32_t mem[SK_MEMINFO_VARS];
+	socklen_t len = sizeof(mem);
+
+	if (s->fd >= 0 && getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mem, &len) == 0 &&
+	    len > SK_MEMINFO_DROPS * sizeof(mem[0])) {
+		s->io.kernel_drops += (uint32_t)(mem[SK_MEMINFO_DROPS] - s->io.rx_drops);
+		s->io.rx_drops = mem[SK_MEMINFO_DROPS];
+	}
+	return s->io.kernel_drops;
+}
+
+/* The count changes in the kernel, not in the socket: reading it updates the unwrapped copy,
+ * so the const of the public signature is cast away (no socket is ever const itself). */
 UDG_EXPORT int udg_socket_stats_get(const udg_socket *s, udg_socket_stats *out)
 {
+	UDG__PRESERVE_ERRNO;
 	if (!s || !out)
 		return UDG_ERR_INVALID_ARG_TYPE;
 	*out = (udg_socket_stats){
 		.datagrams_received = s->datagrams_received,
-		.kernel_drops = s->io.kernel_drops,
+		.kernel_drops = udg__socket_drops_read((udg_socket *)s),
 	};
 	return 0;
+}
+
+/* One getsockopt per live socket: the loop's counter costs nothing until someone reads it. */
+void udg__dgram_stats(const udg_loop *loop, udg_loop_stats *out)
+{
+	UDG__PRESERVE_ERRNO;
+	struct udg__dgram_loop *d = udg__dgram_of(loop);
+	uint64_t drops = d->closed_drops;
+
+	for (struct udg__list *n = d->sockets.next; n != &d->sockets; n = n->next)
+		drops += udg__socket_drops_read(UDG__CONTAINER_OF(n, udg_socket, link));
+	out->kernel_drops = drops;
 }
 
 /* ---- Send ----------------------------------------------------------------------------------- */

@@ -62,7 +62,9 @@ struct udg__dgram_loop *udg__dgram_get(udg_loop *loop)
 		return NULL;
 	}
 	udg__list_init(&d->sockets);
-	loop->upper = (struct udg__upper){ .state = d, .shutdown = dgram_shutdown };
+	loop->upper = (struct udg__upper){ .state = d,
+					   .shutdown = dgram_shutdown,
+					   .stats = udg__dgram_stats };
 	return d;
 }
 
@@ -205,9 +207,12 @@ static int open_fd(udg_socket *s)
 
 static void close_fd(udg_socket *s)
 {
-	if (s->fd >= 0)
+	if (s->fd >= 0) {
+		udg__socket_drops_read(s); /* the kernel's count goes with the fd */
 		close(s->fd);
+	}
 	s->fd = -1;
+	s->io.rx_drops = 0; /* a later fd (a bind after a failed one) counts from zero */
 }
 
 /* Constructor buffer sizes apply after the OS bind, before 'listening' (Node's order). */
@@ -678,7 +683,10 @@ static void close_tick(struct udg__tick *t)
 		s->close_cb(s, s->close_user);
 	if (s->dispose_cb)
 		s->dispose_cb(s, s->dispose_user);
+	/* Leaves the loop's live sockets and joins its closed total in one step, so the loop's
+	 * kernel_drops counts it exactly once, also inside the callbacks above. */
 	udg__list_remove(&s->link);
+	udg__dgram_of(loop)->closed_drops += s->io.kernel_drops;
 	udg__handle_remove(loop, &s->handle);
 	loop->reqs--;
 	free(s);

@@ -63,7 +63,8 @@ typedef enum udg_meta_flag {
 	UDG_META_ECN = 1 << 0,     /* rinfo->ecn (IP_RECVTOS / IPV6_RECVTCLASS); ECN on send */
 	UDG_META_PKTINFO = 1 << 1, /* rinfo->dst_addr, rinfo->ifindex (IP_PKTINFO /
 				      IPV6_RECVPKTINFO); source address / interface on send */
-	UDG_META_DROPS = 1 << 2,   /* SO_RXQ_OVFL: kernel_drops in socket and loop stats */
+	UDG_META_DROPS = 1 << 2,   /* accepted, asks for nothing: every socket's kernel_drops is
+				      read from the kernel when stats are read (no option needed) */
 } udg_meta_flag;
 
 /* udg extension: kernel offloads beneath the per-datagram API (udg_socket_options.offload).
@@ -329,14 +330,17 @@ UDG_EXPORT int udg_socket_get_mtu(udg_socket *s, int *out);
 /* Extension (no Node equivalent): per-socket counters (udg_socket_stats_get). */
 typedef struct udg_socket_stats {
 	uint64_t datagrams_received; /* message callbacks delivered */
-	uint64_t kernel_drops; /* datagrams the kernel dropped on this socket because its receive
-				  queue was full (SO_RXQ_OVFL; needs UDG_META_DROPS). The kernel
-				  reports the count with the next datagram that gets through. */
+	uint64_t kernel_drops;       /* datagrams the kernel dropped on this socket, nearly always
+					because its receive queue was full: the kernel's counter
+					(SO_MEMINFO, /proc/net/udp "drops"), current at the call */
 	uint64_t reserved[6];
 } udg_socket_stats; /* 64 bytes */
 
 /* Extension: the socket's counters into *out. ERRORS: INVALID_ARG_TYPE (NULL). Valid on a
- * closing socket too (until its close callback has run). */
+ * closing socket too (until its close callback has run; the drops are read once more just
+ * before its fd is closed). NOTES: kernel_drops costs one getsockopt per call while the OS
+ * socket exists and nothing per datagram; the kernel's 32-bit count is unwrapped by each read,
+ * so it stays exact when read at least once per 2^31 drops. */
 UDG_EXPORT int udg_socket_stats_get(const udg_socket *s, udg_socket_stats *out);
 
 /* Extension (no Node equivalent): the OS socket's file descriptor, for socket options udg has

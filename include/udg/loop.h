@@ -92,8 +92,9 @@ typedef struct udg_loop_stats {
 					callback, which Node drops silently) */
 	uint64_t errors_dropped;     /* 'error' events lost: more than 4 queued on one socket
 					within one tick */
-	uint64_t kernel_drops;       /* datagrams the kernel dropped on full receive queues, summed
-					over the sockets with UDG_META_DROPS (udg extension) */
+	uint64_t kernel_drops;       /* datagrams the kernel dropped on full receive queues: the
+					sum of udg_socket_stats.kernel_drops over the loop's live
+					sockets plus what closed ones had (udg extension) */
 	uint64_t gso_trains;    /* udg extension: UDP_SEGMENT sends carrying several datagrams */
 	uint64_t gso_datagrams; /* datagrams that left in those trains */
 	uint64_t gso_fallbacks; /* trains the kernel refused; their datagrams went one by one
@@ -171,7 +172,8 @@ UDG_EXPORT udg_backend udg_loop_backend(const udg_loop *loop);
  * until the loop is freed. */
 UDG_EXPORT const char *udg_loop_features_string(const udg_loop *loop);
 
-/* Copy the loop's counters into *out. */
+/* Copy the loop's counters into *out. NOTES: kernel_drops is read from the kernel now, one
+ * getsockopt per live socket (udg_socket_stats_get); the other counters are plain copies. */
 UDG_EXPORT void udg_loop_stats_get(const udg_loop *loop, udg_loop_stats *out);
 
 /* The loop's cached monotonic clock, in nanoseconds, updated once per iteration. */
