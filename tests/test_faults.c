@@ -72,6 +72,8 @@ static void run_all(udg_loop *loop, double secs)
 	cr_assert_eq(r, 0);
 }
 
+/* A loop with the sizes given (0: the default). `bufs` asks for that many fixed receive buffers:
+ * a pool an incremental ring would hold thousands of datagrams in. */
 static udg_loop *new_loop(unsigned sq, unsigned cq, unsigned bufs, unsigned slots)
 {
 	udg_loop_options o;
@@ -80,8 +82,10 @@ static udg_loop *new_loop(unsigned sq, unsigned cq, unsigned bufs, unsigned slot
 		o.sq_entries = sq;
 	if (cq)
 		o.cq_entries = cq;
-	if (bufs)
+	if (bufs) {
 		o.recv_buf_count = bufs;
+		o.flags |= UDG_LOOP_FIXED_RECV_BUFFERS;
+	}
 	if (slots)
 		o.send_slots = slots;
 	udg_loop *loop;

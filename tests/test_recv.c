@@ -141,11 +141,12 @@ static void on_message_trunc(udg_socket *s, const void *data, size_t len, const 
 	t->n++;
 }
 
-Test(recv, a_datagram_larger_than_the_buffer_is_truncated_with_its_true_size)
+Test(recv, a_datagram_larger_than_a_fixed_buffer_is_truncated_with_its_true_size_and_counted)
 {
 	udg_loop_options lo;
 	udg_loop_options_init(&lo);
 	lo.recv_buf_size = 512;
+	lo.flags = UDG_LOOP_FIXED_RECV_BUFFERS;
 	udg_loop *loop = new_loop_opts(&lo);
 	struct trunc t = { 0 };
 	struct ev es = { 0 };
@@ -171,6 +172,41 @@ Test(recv, a_datagram_larger_than_the_buffer_is_truncated_with_its_true_size)
 	cr_assert_not(t.rinfo[1].truncated, "the next datagram fits");
 	cr_assert_eq(t.rinfo[1].size, 5);
 	cr_assert_eq(t.len[1], 5);
+	udg_loop_stats st;
+	udg_loop_stats_get(loop, &st);
+	cr_assert_eq(st.recv_truncated, 1);
+	close_all(loop, s, 2);
+}
+
+/* The same loop options without the flag: the budget is the same, datagrams arrive whole. */
+Test(recv, a_datagram_larger_than_recv_buf_size_arrives_whole_by_default)
+{
+	udg_loop_options lo;
+	udg_loop_options_init(&lo);
+	lo.recv_buf_size = 512;
+	udg_loop *loop = new_loop_opts(&lo);
+	struct trunc t = { 0 };
+	struct ev es = { 0 };
+	udg_socket_options o;
+	udg_socket_options_init(&o, UDG_UDP4);
+	o.on_message = on_message_trunc;
+	o.user = &t;
+	udg_socket *s[2] = { NULL, new_socket(loop, UDG_UDP4, &es) };
+	cr_assert_eq(udg_socket_new(loop, &o, &s[0]), 0);
+	int port = bind_port(s[0], "127.0.0.1");
+	unsigned char big[1000];
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (unsigned char)(i * 7);
+
+	cr_assert_eq(udg_socket_send(s[1], big, sizeof(big), port, NULL, NULL, NULL), 0);
+	RUN_UNTIL(loop, t.n == 1);
+	cr_assert_not(t.rinfo[0].truncated);
+	cr_assert_eq(t.rinfo[0].size, 1000);
+	cr_assert_eq(t.len[0], 1000);
+	cr_assert_eq(memcmp(t.head, big, sizeof(big)), 0);
+	udg_loop_stats st;
+	udg_loop_stats_get(loop, &st);
+	cr_assert_eq(st.recv_truncated, 0);
 	close_all(loop, s, 2);
 }
 
@@ -208,6 +244,7 @@ Test(recv, an_exhausted_buffer_ring_delays_datagrams_but_loses_none)
 	udg_loop_options lo;
 	udg_loop_options_init(&lo);
 	lo.recv_buf_count = 4; /* far fewer buffers than datagrams in one burst */
+	lo.flags = UDG_LOOP_FIXED_RECV_BUFFERS;
 	udg_loop *loop = new_loop_opts(&lo);
 	struct ev er = { 0 }, es = { 0 };
 	udg_socket *s[2] = { new_socket(loop, UDG_UDP4, &er), new_socket(loop, UDG_UDP4, &es) };
@@ -250,7 +287,7 @@ Test(recv, datagrams_from_two_senders_carry_their_own_rinfo)
  * delivered length after checking the true size. IPv4: 65535 − 20 (IP) − 8 (UDP) = 65507
  * payload bytes; IPv6: 65535 − 8 (UDP) = 65527. The buffer also holds the 16-byte recvmsg
  * header and the 28-byte source address, so they need 65551 and 65571 bytes (docs/tuning.md). */
-static size_t receive_largest(udg_socket_type type, unsigned buf_size, bool *truncated)
+static size_t receive_largest(udg_socket_type type, unsigned buf_size, bool fixed, bool *truncated)
 {
 	static unsigned char big[65527];
 	size_t max = type == UDG_UDP4 ? 65507 : 65527;
@@ -259,6 +296,7 @@ static size_t receive_largest(udg_socket_type type, unsigned buf_size, bool *tru
 	udg_loop_options_init(&lo);
 	lo.recv_buf_size = buf_size;
 	lo.recv_buf_count = 4;
+	lo.flags = fixed ? UDG_LOOP_FIXED_RECV_BUFFERS : 0;
 	udg_loop *loop = new_loop_opts(&lo);
 	struct trunc t = { 0 };
 	struct ev es = { 0 };
@@ -279,22 +317,34 @@ static size_t receive_largest(udg_socket_type type, unsigned buf_size, bool *tru
 	return len;
 }
 
-Test(recv, buffers_of_65551_bytes_hold_the_largest_ipv4_datagram_and_64_kib_do_not)
+Test(recv, fixed_buffers_of_65551_bytes_hold_the_largest_ipv4_datagram_and_64_kib_do_not)
 {
 	bool truncated;
-	cr_assert_eq(receive_largest(UDG_UDP4, 65551, &truncated), 65507);
+	cr_assert_eq(receive_largest(UDG_UDP4, 65551, true, &truncated), 65507);
 	cr_assert_not(truncated);
-	cr_assert_eq(receive_largest(UDG_UDP4, 65550, &truncated), 65506);
+	cr_assert_eq(receive_largest(UDG_UDP4, 65550, true, &truncated), 65506);
 	cr_assert(truncated);
-	cr_assert_eq(receive_largest(UDG_UDP4, 65536, &truncated), 65492);
+	cr_assert_eq(receive_largest(UDG_UDP4, 65536, true, &truncated), 65492);
 	cr_assert(truncated, "64 KiB buffers are 15 bytes short");
 }
 
-Test(recv, buffers_of_65571_bytes_hold_the_largest_ipv6_datagram)
+Test(recv, fixed_buffers_of_65571_bytes_hold_the_largest_ipv6_datagram)
 {
 	bool truncated;
-	cr_assert_eq(receive_largest(UDG_UDP6, 65571, &truncated), 65527);
+	cr_assert_eq(receive_largest(UDG_UDP6, 65571, true, &truncated), 65527);
 	cr_assert_not(truncated);
-	cr_assert_eq(receive_largest(UDG_UDP6, 65570, &truncated), 65526);
+	cr_assert_eq(receive_largest(UDG_UDP6, 65570, true, &truncated), 65526);
 	cr_assert(truncated);
+}
+
+/* Without the flag the default and the smallest budgets alike hold the largest datagrams. */
+Test(recv, the_largest_datagrams_of_both_families_arrive_whole_by_default)
+{
+	bool truncated;
+	cr_assert_eq(receive_largest(UDG_UDP4, 2048, false, &truncated), 65507);
+	cr_assert_not(truncated);
+	cr_assert_eq(receive_largest(UDG_UDP6, 2048, false, &truncated), 65527);
+	cr_assert_not(truncated);
+	cr_assert_eq(receive_largest(UDG_UDP6, 256, false, &truncated), 65527);
+	cr_assert_not(truncated);
 }

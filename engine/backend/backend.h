@@ -29,7 +29,8 @@ struct udg__tx {
 
 /* The owner's side of an endpoint, called from the loop (never inside an API call). */
 struct udg__io_handlers {
-	/* One datagram: payload lent for the call; rinfo->truncated when it did not fit. */
+	/* One datagram: payload lent for the call; rinfo->truncated when it did not fit. A GRO
+	 * train comes as one call per datagram (udg__io_deliver splits it). */
 	void (*message)(struct udg__io *io, const void *data, size_t len, const udg_rinfo *rinfo);
 	/* A receive error (-errno). `stopped`: receiving ended with it (recv_want is cleared);
 	 * the owner calls udg__io_recv_start() again to go on. */
@@ -52,9 +53,10 @@ struct udg__io {
 	struct udg__fifo sendq;      /* accepted, not yet handed to the kernel, in call order */
 	unsigned tx_inflight;        /* handed to the kernel, not yet completed */
 	bool gso;                    /* queued sends may leave as GSO trains (udg__io_train) */
+	bool gro;                    /* UDP_GRO is on: a read may hold a train (udg__io_rx_open) */
 	unsigned rmeta;              /* UDG_META_* the owner enabled; set before udg__io_open() */
-	unsigned rmeta_space;        /* control bytes each datagram's metadata needs (0: none) */
-	uint32_t rx_drops;           /* the kernel's last SO_RXQ_OVFL count */
+	unsigned rx_ctrl;            /* control bytes each read needs (metadata, GRO; 0: none) */
+	uint32_t rx_drops;           /* the kernel's drop count at the last read (SO_MEMINFO) */
 	uint64_t kernel_drops;       /* drops seen through rx_drops (the count, unwrapped) */
 	union {
 		struct {
@@ -172,25 +174,38 @@ UDG__HIDDEN void udg__train_fill(struct udg__train *t, const struct udg__tx *fir
  * train's datagrams again one by one. false: the error belongs to every datagram of it. */
 UDG__HIDDEN bool udg__io_train_failed(struct udg__io *io, int err);
 /* Once per loop (backend creation): can this kernel segment UDP (4.18), and how many segments
- * may one send carry (64, 128 from 6.x)? Sets loop->bk->gso_segs (0: no GSO). */
+ * may one send carry (64, 128 from 6.x)? Sets loop->bk->gso_segs (0: no GSO). Clears
+ * loop->bk->gro, which the backend set when its buffers hold a train, when the kernel has no
+ * UDP_GRO (5.0). */
 UDG__HIDDEN void udg__gso_probe(udg_loop *loop);
 
-/* ---- Receive metadata (io.c): one parser for every backend --------------------------------- */
+/* ---- The receive side every backend shares (rx.c) ---------------------------------------- */
 
-/* With metadata the io_uring backend lays the source address out in 32 bytes, not 28, so the
- * control messages after it are 8-byte aligned; the epoll backend gives up the same 4 bytes of
- * payload room, so truncation stays the same on both. */
+/* With control messages the io_uring backend's fixed buffers lay the source address out in 32
+ * bytes, not 28, and the epoll backend gives up the same 4 bytes of payload room, so
+ * truncation with fixed buffers stays the same on both. */
 #define UDG__RMETA_NAME_PAD 4
-/* The most control bytes any metadata combination needs (IPv6 sizes: tclass, pktinfo, drops). */
-#define UDG__RMETA_SPACE_MAX 128
+/* The most control bytes any metadata combination needs (IPv6 sizes: tclass, pktinfo). */
+#define UDG__RMETA_SPACE_MAX 64
+/* UDP_GRO's control message (the train's segment size, an int). */
+#define UDG__GRO_CTRL CMSG_SPACE(sizeof(int))
+/* The most control bytes one read carries. */
+#define UDG__RX_CTRL_MAX (UDG__RMETA_SPACE_MAX + UDG__GRO_CTRL)
+/* The largest UDP payload (IPv6: 65535 less the UDP header; IPv4's is 20 bytes less) and so
+ * the longest GRO train one read returns. */
+#define UDG__RX_PAYLOAD_MAX 65527u
+/* The most bytes one read lays out in an io_uring buffer (recvmsg header, padded source
+ * address, control room, payload): an incremental buffer always keeps this much room. */
+#define UDG__RX_RECORD_MAX                                                                      \
+	(16u + (unsigned)sizeof(struct sockaddr_in6) + UDG__RMETA_NAME_PAD + UDG__RX_CTRL_MAX + \
+	 UDG__RX_PAYLOAD_MAX)
 
-/* What the control messages of one datagram said. */
+/* What the control messages of one read said. */
 struct udg__rmeta {
 	unsigned meta; /* UDG_META_ECN / UDG_META_PKTINFO seen */
 	int ecn;
 	int ifindex;
-	bool has_drops;
-	uint32_t drops;
+	int gro_size; /* UDP_GRO: the train's segment size; 0 when the read is one datagram */
 	union {
 		struct sockaddr sa;
 		struct sockaddr_in in;
@@ -199,24 +214,37 @@ struct udg__rmeta {
 	socklen_t dst_len;
 };
 
+/* At bind, before udg__io_open(): ask the kernel for the control messages of io->rmeta on fd
+ * (family AF_INET/AF_INET6) and for UDP_GRO when `gro` and the loop's buffers allow it; sets
+ * io->gro and io->rx_ctrl. A refused UDP_GRO only leaves GRO off. */
+UDG__HIDDEN int udg__io_rx_open(struct udg__io *io, int fd, int family, bool gro);
 /* The control room (a multiple of CMSG_SPACE) the `meta` flags need; 0 for none. */
 UDG__HIDDEN unsigned udg__rmeta_space(unsigned meta);
-/* Ask the kernel for the control messages of `meta` on fd (family AF_INET/AF_INET6). */
-UDG__HIDDEN int udg__rmeta_enable(int fd, int family, unsigned meta);
-/* Take in one control message (any other level/type is ignored). */
-UDG__HIDDEN void udg__rmeta_cmsg(struct udg__rmeta *m, const struct cmsghdr *c);
-/* After the last control message: fill rinfo's metadata fields (pointing into *m, which must
- * outlive the message upcall) and account the kernel's drop count on the endpoint and loop. */
-UDG__HIDDEN void udg__rmeta_finish(struct udg__io *io, struct udg__rmeta *m, udg_rinfo *rinfo);
+/* Parse ctrl[0..ctrl_len) (any alignment: it is copied first) into *m. */
+UDG__HIDDEN void udg__rmeta_parse(struct udg__rmeta *m, const void *ctrl, size_t ctrl_len);
+
+/* Hand one read to the owner: rinfo has the source (addr, addrlen, port), size (the read's
+ * true length) and truncated set; payload[0..avail) are the bytes present; ctrl[0..ctrl_len)
+ * its control messages (any alignment). A GRO train becomes one message per datagram, in
+ * order, sharing the rinfo, and stops when the owner stops receiving (a close in a callback).
+ * Datagrams that did not fit are counted in the loop's recv_truncated. */
+UDG__HIDDEN void udg__io_deliver(struct udg__io *io, udg_rinfo *rinfo, const unsigned char *payload,
+				 size_t avail, const void *ctrl, size_t ctrl_len);
 
 /* The receive payload a buffer of `buf_size` bytes holds after the recvmsg header and the
  * largest source address: the same on every backend, so truncation does not depend on it. */
 UDG__HIDDEN unsigned udg__recv_payload_room(unsigned buf_size);
+/* Does a fixed buffer of buf_size bytes hold a whole GRO train with any control messages? */
+static inline bool udg__recv_room_holds_train(unsigned buf_size)
+{
+	return udg__recv_payload_room(buf_size) >=
+	       UDG__RX_PAYLOAD_MAX + UDG__RX_CTRL_MAX + UDG__RMETA_NAME_PAD;
+}
 /* The same for one endpoint: less the control room its metadata takes. */
 static inline unsigned udg__io_payload_room(const struct udg__io *io, unsigned buf_size)
 {
 	unsigned room = udg__recv_payload_room(buf_size);
-	unsigned ctrl = io->rmeta_space ? io->rmeta_space + UDG__RMETA_NAME_PAD : 0;
+	unsigned ctrl = io->rx_ctrl ? io->rx_ctrl + UDG__RMETA_NAME_PAD : 0;
 	return room > ctrl ? room - ctrl : 0;
 }
 

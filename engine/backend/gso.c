@@ -13,6 +13,9 @@
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
 #endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
 
 /* The payload one train may carry. The kernel allows 65507 bytes over IPv4 (65535 less the IP
  * and UDP headers) and 65527 over IPv6; one bound for both keeps trains family-blind. */
@@ -140,8 +143,15 @@ void udg__gso_probe(udg_loop *loop)
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
 	loop->bk->gso_segs = 0;
-	if (fd < 0)
+	if (fd < 0) {
+		loop->bk->gro = false;
 		return;
+	}
+	/* GRO (5.0) as well: the backend said whether its buffers hold a train, the kernel says
+	 * whether it has the option. */
+	int one = 1;
+	if (setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) != 0)
+		loop->bk->gro = false;
 	/* A kernel without UDP_SEGMENT refuses the option: no GSO at all. */
 	int size = 1;
 	if (setsockopt(fd, SOL_UDP, UDP_SEGMENT, &size, sizeof(size)) != 0) {

@@ -46,6 +46,11 @@ static int offloads(udg_loop *loop, int r)
 		snprintf(loop->features_str + off, sizeof(loop->features_str) - off, "|GSO(%u)",
 			 loop->bk->gso_segs);
 	}
+	if (loop->bk->gro) {
+		size_t off = strlen(loop->features_str);
+		loop->features |= UDG_FEAT_GRO;
+		snprintf(loop->features_str + off, sizeof(loop->features_str) - off, "|GRO");
+	}
 	return 0;
 }
 

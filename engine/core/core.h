@@ -92,6 +92,8 @@ struct udg__backend {
 	udg_loop *loop;
 	struct udg__list dirty; /* endpoints with changes for the next flush */
 	unsigned gso_segs;      /* UDP_SEGMENT trains: the most segments per send; 0 = none */
+	bool gro;               /* every receive buffer holds a whole 64 KiB train: sockets may
+				   ask for UDP_GRO (set by the backend's create) */
 };
 
 /* ---- The loop ---------------------------------------------------------------------------- */

@@ -176,7 +176,7 @@ UDG_EXPORT void udg_loop_options_init(udg_loop_options *opts)
 
 static int options_check(udg_loop_options *o)
 {
-	if (o->flags & ~(unsigned)UDG_LOOP_NO_TASKRUN_FLAGS)
+	if (o->flags & ~(unsigned)(UDG_LOOP_NO_TASKRUN_FLAGS | UDG_LOOP_FIXED_RECV_BUFFERS))
 		return UDG_ERR_INVALID_ARG_VALUE; /* a flag this version does not know */
 	if (o->sq_entries == 0 || o->sq_entries > 32768)
 		return UDG_ERR_OUT_OF_RANGE;

@@ -215,10 +215,10 @@ UDG__HIDDEN void udg__sends_fini(struct udg__dgram_loop *d);
 /* ---- Metadata (meta.c) ------------------------------------------------------------------ */
 
 /* Every udg_offload_flag bit. */
-#define UDG__OFFLOAD_ALL UDG_OFFLOAD_NO_GSO
+#define UDG__OFFLOAD_ALL (UDG_OFFLOAD_NO_GSO | UDG_OFFLOAD_NO_GRO)
 /* Every udg_meta_flag bit. */
 #define UDG__META_ALL (UDG_META_ECN | UDG_META_PKTINFO | UDG_META_DROPS)
-/* Before the endpoint opens: ask the kernel for the socket's receive metadata. */
+/* Before the endpoint opens: ask the kernel for the socket's receive metadata and GRO. */
 UDG__HIDDEN int udg__socket_meta_open(udg_socket *s);
 /* Check a send's metadata against the socket (0 or a code; NULL is none). */
 UDG__HIDDEN int udg__send_meta_check(const udg_socket *s, const udg_send_meta *m);

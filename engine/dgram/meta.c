@@ -16,19 +16,11 @@ int udg__socket_meta_open(udg_socket *s)
 {
 	/* UDG_META_DROPS is accepted and asks for nothing: the stats read the kernel's count on
 	 * demand (below), so SO_RXQ_OVFL would only cost every datagram control-message room. */
-	unsigned meta = s->opts.metadata & ~(unsigned)UDG_META_DROPS;
-
-	if (!meta)
-		return 0;
+	s->io.rmeta = s->opts.metadata & ~(unsigned)UDG_META_DROPS;
 	int saved = errno;
-	int r = udg__rmeta_enable(s->fd, s->family, meta);
+	int r = udg__io_rx_open(&s->io, s->fd, s->family, !(s->opts.offload & UDG_OFFLOAD_NO_GRO));
 	errno = saved;
-	if (r != 0)
-		return r;
-	s->io.rmeta = meta;
-	/* Only the control messages that carry per-datagram data need buffer room. */
-	s->io.rmeta_space = udg__rmeta_space(meta);
-	return 0;
+	return r;
 }
 
 /* ---- Counters ------------------------------------------------------------------------------ */

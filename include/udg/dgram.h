@@ -75,6 +75,11 @@ typedef enum udg_offload_flag {
 	 * size to one destination, queued in the same loop iteration, leave as one UDP_SEGMENT
 	 * sendmsg without copying (each still gets its own callback with its own size). */
 	UDG_OFFLOAD_NO_GSO = 1 << 0,
+	/* No GRO: the socket does not ask for UDP_GRO, so every datagram is its own read.
+	 * Otherwise, where the loop has UDG_FEAT_GRO, datagrams the kernel coalesced (a GSO
+	 * sender on this host, or a NIC's GRO) arrive as one read and are split into one message
+	 * per datagram, in order, with the same rinfo. */
+	UDG_OFFLOAD_NO_GRO = 1 << 1,
 } udg_offload_flag;
 
 /* Node's 'error' event payload for asynchronous failures. */

@@ -36,6 +36,15 @@ enum udg_loop_feature {
 	/* udg extension: consecutive equal-size sends to one destination leave as one UDP_SEGMENT
 	 * sendmsg (Linux 4.18; 64 segments, 128 on newer kernels); both backends. */
 	UDG_FEAT_GSO = 1u << 10,
+	/* udg extension: io_uring receives into an incremental buffer ring (IOU_PBUF_RING_INC with
+	 * min_left, Linux 6.12+): datagrams of every size pack densely into shared chunks and
+	 * arrive whole up to 64 KiB. Without it (or with UDG_LOOP_FIXED_RECV_BUFFERS) each
+	 * datagram takes one recv_buf_size buffer and larger ones arrive truncated. */
+	UDG_FEAT_RECV_INC = 1u << 11,
+	/* udg extension: receiving sockets ask for UDP_GRO (Linux 5.0): a coalesced train arrives
+	 * in one read and is split into one message per datagram. Set where receive buffers
+	 * always hold a whole 64 KiB train. */
+	UDG_FEAT_GRO = 1u << 12,
 };
 
 /* udg extension: which kernel interface a loop runs on (udg_loop_options.backend). Every
@@ -53,24 +62,35 @@ typedef enum udg_backend {
 enum udg_loop_flag {
 	/* Do not ask for DEFER_TASKRUN/SINGLE_ISSUER/COOP_TASKRUN (for comparisons). */
 	UDG_LOOP_NO_TASKRUN_FLAGS = 1u << 0,
+	/* udg extension: receive into recv_buf_count fixed buffers of recv_buf_size bytes each,
+	 * as kernels without incremental buffer rings do: a datagram larger than a buffer's
+	 * payload room arrives truncated (rinfo->truncated, stats recv_truncated), and GRO is off
+	 * unless a buffer holds 64 KiB. For comparisons and to test that fallback. */
+	UDG_LOOP_FIXED_RECV_BUFFERS = 1u << 1,
 };
 
 /* Loop options. Fill with udg_loop_options_init(), then change what you need (never fill the
  * struct by hand: its reserved tail must be zero).
  * Memory per loop is about send_slots*2600 bytes (send slots, made with the first socket) plus,
  * on io_uring: sq_entries*64 + cq_entries*16 (ring) + recv_buf_count*recv_buf_size (receive
- * buffers); on epoll: min(64, 4 MiB / recv_buf_size) * recv_buf_size (one receive batch). */
+ * buffers: with UDG_FEAT_RECV_INC that budget is rounded up to a power of two of 256 KiB
+ * chunks, at least 4); on epoll: 64 * 64 KiB of address space for one receive batch, of which
+ * only the pages large datagrams touch are used (with UDG_LOOP_FIXED_RECV_BUFFERS:
+ * min(64, 4 MiB / recv_buf_size) * recv_buf_size). */
 typedef struct udg_loop_options {
 	unsigned sq_entries; /* submission queue size, rounded up to a power of two; default 256 */
 	unsigned cq_entries; /* completion queue size; 0 = the larger of 4 * sq_entries and
 				send_slots + recv_buf_count (at most 65536) */
-	unsigned recv_buf_size;  /* bytes per receive buffer (headers + payload); default 2048 */
-	unsigned recv_buf_count; /* receive buffers shared by the loop's sockets, power of two;
-				    default 1024 */
-	unsigned send_slots;     /* sends accepted but not completed, per loop; default 1024 */
-	unsigned flags;          /* enum udg_loop_flag */
-	udg_backend backend;     /* udg extension; default UDG_BACKEND_AUTO (0) */
-	unsigned reserved32;     /* zero */
+	/* Receive memory shared by the loop's sockets: recv_buf_count (a power of two) buffers of
+	 * recv_buf_size bytes (headers + payload) each; defaults 1024 and 2048. With incremental
+	 * buffers (UDG_FEAT_RECV_INC) the product is the budget and datagrams pack into it; the
+	 * size bounds a datagram only with fixed buffers (UDG_LOOP_FIXED_RECV_BUFFERS). */
+	unsigned recv_buf_size;
+	unsigned recv_buf_count;
+	unsigned send_slots; /* sends accepted but not completed, per loop; default 1024 */
+	unsigned flags;      /* enum udg_loop_flag */
+	udg_backend backend; /* udg extension; default UDG_BACKEND_AUTO (0) */
+	unsigned reserved32; /* zero */
 	/* Room for options added later without changing the size (docs/abi.md): a new field
 	 * takes slots from here, and zero keeps its default. udg_loop_options_init() zeroes it. */
 	uint64_t reserved[4];
@@ -95,12 +115,16 @@ typedef struct udg_loop_stats {
 	uint64_t kernel_drops;       /* datagrams the kernel dropped on full receive queues: the
 					sum of udg_socket_stats.kernel_drops over the loop's live
 					sockets plus what closed ones had (udg extension) */
-	uint64_t gso_trains;    /* udg extension: UDP_SEGMENT sends carrying several datagrams */
-	uint64_t gso_datagrams; /* datagrams that left in those trains */
-	uint64_t gso_fallbacks; /* trains the kernel refused; their datagrams went one by one
-				   and GSO stayed off for that socket */
+	uint64_t gso_trains;     /* udg extension: UDP_SEGMENT sends carrying several datagrams */
+	uint64_t gso_datagrams;  /* datagrams that left in those trains */
+	uint64_t gso_fallbacks;  /* trains the kernel refused; their datagrams went one by one
+				    and GSO stayed off for that socket */
+	uint64_t gro_trains;     /* udg extension: UDP_GRO reads that held several datagrams */
+	uint64_t gro_datagrams;  /* datagrams split out of those reads (each one message) */
+	uint64_t recv_truncated; /* datagrams that did not fit their receive buffer: delivered
+				    with rinfo->truncated, or cut from a train and lost */
 	/* Counters added later take slots from here (docs/abi.md); zero until then. */
-	uint64_t reserved[16];
+	uint64_t reserved[13];
 } udg_loop_stats; /* 256 bytes, fixed like udg_loop_options */
 
 /* udg extension: what a loop owns (udg_loop_walk()). */

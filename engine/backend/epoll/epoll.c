@@ -23,8 +23,10 @@
 /* recvmmsg rounds per ready socket per wait: up to 256 datagrams before the next socket's
  * turn (level-triggered epoll reports the rest again). */
 #define RECV_ROUNDS 4
-/* Receive buffers take BATCH * recv_buf_size bytes unless that exceeds this (large buffers:
- * fewer of them, at least one). */
+/* Fixed receive buffers (UDG_LOOP_FIXED_RECV_BUFFERS) take BATCH * recv_buf_size bytes unless
+ * that exceeds this (large buffers: fewer of them, at least one). Otherwise each of the BATCH
+ * buffers holds the largest datagram or GRO train: 4 MiB of address space, of which a page or
+ * two per buffer is touched until large datagrams come. */
 #define RECV_MEM_MAX (4u << 20)
 /* Events taken per epoll_wait. */
 #define EVENTS 64
@@ -35,7 +37,8 @@ struct udg__epoll {
 	struct udg__backend base; /* first: loop->bk points here */
 	int epfd;
 	bool pwait2;    /* epoll_pwait2 (5.11): nanosecond timeouts; else epoll_wait in ms */
-	unsigned room;  /* payload bytes per receive buffer (as the io_uring backend's) */
+	unsigned room;  /* payload bytes per receive buffer (fixed: as the io_uring backend's) */
+	bool fixed;     /* UDG_LOOP_FIXED_RECV_BUFFERS: room follows recv_buf_size */
 	unsigned batch; /* receive buffers */
 	unsigned done;  /* completions the current flush delivered (sends, stops) */
 	unsigned char *bufs;
@@ -43,10 +46,10 @@ struct udg__epoll {
 	struct mmsghdr rmsgs[BATCH];
 	struct iovec riovs[BATCH];
 	struct sockaddr_in6 rnames[BATCH];
-	/* Control room per receive buffer, used only by endpoints with metadata. */
+	/* Control room per receive buffer, used only by endpoints with metadata or GRO. */
 	union {
 		struct cmsghdr align;
-		unsigned char b[UDG__RMETA_SPACE_MAX];
+		unsigned char b[UDG__RX_CTRL_MAX];
 	} rctrl[BATCH];
 	struct mmsghdr smsgs[BATCH];
 	struct udg__train trains[EP_TRAINS];
@@ -83,14 +86,16 @@ static int io_update(struct udg__epoll *ep, struct udg__io *io, uint32_t events)
 
 static void recv_batch(struct udg__epoll *ep, struct udg__io *io)
 {
-	/* Metadata takes payload room as it does in an io_uring buffer: same truncation. */
-	unsigned room = udg__io_payload_room(io, io->loop->opts.recv_buf_size);
+	/* With fixed buffers metadata takes payload room as it does in an io_uring buffer: the
+	 * same truncation on both backends. */
+	unsigned room =
+		ep->fixed ? udg__io_payload_room(io, io->loop->opts.recv_buf_size) : ep->room;
 	for (int round = 0; round < RECV_ROUNDS; round++) {
 		for (unsigned i = 0; i < ep->batch; i++) {
 			struct msghdr *m = &ep->rmsgs[i].msg_hdr;
 			m->msg_namelen = sizeof(ep->rnames[i]);
-			m->msg_control = io->rmeta_space ? ep->rctrl[i].b : NULL;
-			m->msg_controllen = io->rmeta_space;
+			m->msg_control = io->rx_ctrl ? ep->rctrl[i].b : NULL;
+			m->msg_controllen = io->rx_ctrl;
 			ep->riovs[i].iov_len = room;
 		}
 		/* MSG_TRUNC: msg_len is the datagram's true size when it did not fit. */
@@ -115,15 +120,9 @@ static void recv_batch(struct udg__epoll *ep, struct udg__io *io)
 				.size = size,
 				.truncated = (m->msg_flags & MSG_TRUNC) != 0,
 			};
-			struct udg__rmeta meta; /* rinfo points into it during the upcall */
-			if (UDG__UNLIKELY(io->rmeta_space)) {
-				meta = (struct udg__rmeta){ 0 };
-				for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c))
-					udg__rmeta_cmsg(&meta, c);
-				udg__rmeta_finish(io, &meta, &rinfo);
-			}
-			io->h->message(io, m->msg_iov[0].iov_base, size < room ? size : room,
-				       &rinfo);
+			udg__io_deliver(io, &rinfo, m->msg_iov[0].iov_base,
+					size < room ? size : room, m->msg_control,
+					m->msg_control ? m->msg_controllen : 0);
 		}
 		if ((unsigned)n < ep->batch || !io->recv_want)
 			return;
@@ -380,10 +379,13 @@ static int ep_create(udg_loop *loop)
 		return r;
 	}
 	unsigned size = loop->opts.recv_buf_size;
-	ep->room = udg__recv_payload_room(size);
-	ep->batch = size * BATCH <= RECV_MEM_MAX ? BATCH : RECV_MEM_MAX / size;
+	ep->fixed = (loop->opts.flags & UDG_LOOP_FIXED_RECV_BUFFERS) != 0;
+	ep->room = ep->fixed ? udg__recv_payload_room(size) : UDG__RX_PAYLOAD_MAX;
+	ep->batch = !ep->fixed || size * BATCH <= RECV_MEM_MAX ? BATCH : RECV_MEM_MAX / size;
 	if (ep->batch == 0)
 		ep->batch = 1;
+	/* Fixed buffers: the same rule as the io_uring backend's, so both truncate alike. */
+	loop->bk->gro = !ep->fixed || udg__recv_room_holds_train(size);
 	ep->bufs_bytes = (size_t)ep->batch * ep->room;
 	ep->bufs = mmap(NULL, ep->bufs_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 			-1, 0);

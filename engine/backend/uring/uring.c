@@ -130,50 +130,43 @@ static void buffers_returned(struct udg__uring *u)
 	}
 }
 
-bool udg__recv_parse(unsigned char *buf, int len, struct msghdr *tmpl, udg_rinfo *rinfo,
-		     const void **payload, size_t *payload_len)
+bool udg__recv_parse(const unsigned char *buf, size_t len, const struct msghdr *tmpl,
+		     struct udg__recv_rec *r)
 {
-	struct io_uring_recvmsg_out *o = io_uring_recvmsg_validate(buf, len, tmpl);
+	struct io_uring_recvmsg_out o;
+	size_t head = sizeof(o) + tmpl->msg_namelen + tmpl->msg_controllen;
 
-	if (UDG__UNLIKELY(!o))
+	if (UDG__UNLIKELY(len < head))
 		return false;
+	memcpy(&o, buf, sizeof(o));
 	/* A zero-length read without a peer address is not a datagram (Node ignores it too). */
-	if (UDG__UNLIKELY(o->namelen == 0))
+	if (UDG__UNLIKELY(o.namelen == 0))
 		return false;
-	const struct sockaddr *sa = io_uring_recvmsg_name(o);
-	unsigned avail = io_uring_recvmsg_payload_length(o, len, tmpl);
-	*rinfo = (udg_rinfo){
-		.addr = sa,
-		.addrlen = o->namelen < tmpl->msg_namelen ? o->namelen : tmpl->msg_namelen,
-		.port = ntohs(((const struct sockaddr_in *)sa)->sin_port), /* same offset in _in6 */
-		.size = o->payloadlen,
-		.truncated = (o->flags & MSG_TRUNC) != 0,
+	socklen_t namelen = o.namelen < tmpl->msg_namelen ? o.namelen : tmpl->msg_namelen;
+	if (namelen > sizeof(r->name))
+		namelen = sizeof(r->name);
+	r->name.in6 = (struct sockaddr_in6){ 0 };
+	memcpy(&r->name, buf + sizeof(o), namelen);
+	r->ctrl = buf + sizeof(o) + tmpl->msg_namelen;
+	r->ctrl_len = o.controllen < tmpl->msg_controllen ? o.controllen : tmpl->msg_controllen;
+	r->payload = buf + head;
+	r->avail = len - head < o.payloadlen ? len - head : o.payloadlen;
+	r->rinfo = (udg_rinfo){
+		.addr = &r->name.sa,
+		.addrlen = namelen,
+		.port = ntohs(r->name.in6.sin6_port), /* same offset in _in */
+		.size = o.payloadlen,
+		.truncated = (o.flags & MSG_TRUNC) != 0,
 	};
-	*payload = io_uring_recvmsg_payload(o, tmpl);
-	*payload_len = avail < o->payloadlen ? avail : o->payloadlen;
 	return true;
 }
 
-static void deliver(struct udg__io *io, unsigned char *buf, int len)
+static void deliver(struct udg__io *io, const unsigned char *buf, size_t len)
 {
-	udg_rinfo rinfo;
-	const void *payload;
-	size_t payload_len;
+	struct udg__recv_rec r; /* rinfo points into it during the upcall */
 
-	if (UDG__UNLIKELY(!udg__recv_parse(buf, len, &io->u.uring.recv_msg, &rinfo, &payload,
-					   &payload_len)))
-		return;
-	struct udg__rmeta m; /* rinfo points into it during the upcall */
-	if (UDG__UNLIKELY(io->rmeta_space)) {
-		m = (struct udg__rmeta){ 0 };
-		struct io_uring_recvmsg_out *o = (struct io_uring_recvmsg_out *)(void *)buf;
-		struct msghdr *tmpl = &io->u.uring.recv_msg;
-		for (struct cmsghdr *c = io_uring_recvmsg_cmsg_firsthdr(o, tmpl); c;
-		     c = io_uring_recvmsg_cmsg_nexthdr(o, tmpl, c))
-			udg__rmeta_cmsg(&m, c);
-		udg__rmeta_finish(io, &m, &rinfo);
-	}
-	io->h->message(io, payload, payload_len, &rinfo);
+	if (UDG__LIKELY(udg__recv_parse(buf, len, &io->u.uring.recv_msg, &r)))
+		udg__io_deliver(io, &r.rinfo, r.payload, r.avail, r.ctrl, r.ctrl_len);
 }
 
 /* The multishot stopped (no F_MORE): buffers ran out, an error, our cancel, or the kernel
@@ -214,10 +207,24 @@ static void recv_complete(struct udg__op *op, int res, uint32_t flags)
 	if (flags & IORING_CQE_F_BUFFER) {
 		struct udg__uring *u = udg__uring_of(loop);
 		unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
+		unsigned char *buf = u->bufs + (size_t)bid * u->buf_size;
+		size_t len = res > 0 ? (size_t)res : 0;
+		if (u->inc) {
+			/* The record follows the ones before it in this chunk. */
+			uint32_t at = u->filled[bid];
+			buf += at;
+			if (UDG__UNLIKELY(len > u->buf_size - at))
+				len = u->buf_size - at; /* never past the chunk */
+			u->filled[bid] = at + (uint32_t)len;
+		}
 		/* A stop (close) ends delivery at once, even for datagrams already reaped. */
 		if (UDG__LIKELY(res >= 0 && io->recv_want))
-			deliver(io, u->bufs + (size_t)bid * u->buf_size, res);
-		buf_return(u, bid);
+			deliver(io, buf, len);
+		if (!u->inc || !(flags & IORING_CQE_F_BUF_MORE)) {
+			if (u->inc)
+				u->filled[bid] = 0;
+			buf_return(u, bid);
+		}
 	} else if (res < 0 && (flags & IORING_CQE_F_MORE) && io->recv_want) {
 		io->h->recv_error(io, res, false);
 	}
@@ -582,9 +589,9 @@ static int io_open(struct udg__io *io)
 	/* Room for either family's source address, and for the control messages the owner's
 	 * metadata needs (none by default); padded so those messages are aligned. */
 	io->u.uring.recv_msg = (struct msghdr){ .msg_namelen = sizeof(struct sockaddr_in6) };
-	if (io->rmeta_space) {
+	if (io->rx_ctrl) {
 		io->u.uring.recv_msg.msg_namelen += UDG__RMETA_NAME_PAD;
-		io->u.uring.recv_msg.msg_controllen = io->rmeta_space;
+		io->u.uring.recv_msg.msg_controllen = io->rx_ctrl;
 	}
 	io->u.uring.cancelling = false;
 	udg__list_init(&io->u.uring.low_link);

@@ -62,6 +62,8 @@ static void features_describe(udg_loop *loop)
 			break;
 		off += (size_t)n;
 	}
+	if (loop->features & UDG_FEAT_RECV_INC)
+		snprintf(loop->features_str + off, sizeof(loop->features_str) - off, "|RECV_INC");
 }
 
 /* Multishot recvmsg arrived in 6.0; there is no opcode-level probe for the multishot flag. */
@@ -105,14 +107,57 @@ static int ring_create(udg_loop *loop, struct udg__uring *u)
 	return r;
 }
 
+/* Register the buffer ring at `mem`. Incremental: with IOU_PBUF_RING_INC in the flags (liburing
+ * 2.3 calls that field `pad`) and min_left, a u32 at the start of the reserved words, where
+ * kernels that do not know it refuse a non-zero value with EINVAL: that refusal is the probe. */
+static int bufring_register(struct udg__uring *u, void *mem, bool inc)
+{
+	struct io_uring_buf_reg reg = {
+		.ring_addr = (uintptr_t)mem,
+		.ring_entries = u->buf_count,
+		.bgid = UDG__BGID,
+	};
+	if (inc) {
+		uint32_t min_left = UDG__RX_RECORD_MAX;
+		reg.pad = IOU_PBUF_RING_INC;
+		memcpy(&reg.resv[0], &min_left, sizeof(min_left));
+	}
+	return io_uring_register_buf_ring(&u->ring, &reg, 0);
+}
+
+/* Incremental chunks for the loop's receive budget (recv_buf_count * recv_buf_size): a power
+ * of two of them, at least UDG__INC_CHUNKS_MIN. */
+static unsigned inc_chunks(const udg_loop *loop)
+{
+	uint64_t budget = (uint64_t)loop->opts.recv_buf_count * loop->opts.recv_buf_size;
+	unsigned n = UDG__INC_CHUNKS_MIN;
+	while ((uint64_t)n * UDG__INC_CHUNK < budget && n < 32768)
+		n <<= 1;
+	return n;
+}
+
+static void buf_geometry(struct udg__uring *u, const udg_loop *loop, bool inc)
+{
+	u->inc = inc;
+	u->buf_size = inc ? UDG__INC_CHUNK : loop->opts.recv_buf_size;
+	u->buf_count = inc ? inc_chunks(loop) : loop->opts.recv_buf_count;
+	u->buf_mask = (unsigned)io_uring_buf_ring_mask(u->buf_count);
+}
+
 /* The receive buffer ring: buf_count entries of 16 bytes in page-aligned memory shared with the
  * kernel (liburing 2.3 has no io_uring_setup_buf_ring; we map and register it ourselves), and
- * one contiguous block of buf_count * buf_size payload buffers. */
-static int bufring_create(struct udg__uring *u)
+ * one contiguous block of buf_count * buf_size payload buffers. Incremental chunks where the
+ * kernel has them (and the loop did not ask for fixed buffers), else fixed buffers. */
+static int bufring_create(struct udg__uring *u, udg_loop *loop)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t bytes = u->buf_count * sizeof(struct io_uring_buf);
+	bool inc = !(loop->opts.flags & UDG_LOOP_FIXED_RECV_BUFFERS);
 
+	buf_geometry(u, loop, inc);
+	/* Sized for the larger geometry, so a refused incremental ring can fall back in place. */
+	unsigned most =
+		u->buf_count > loop->opts.recv_buf_count ? u->buf_count : loop->opts.recv_buf_count;
+	size_t bytes = most * sizeof(struct io_uring_buf);
 	u->br_bytes = (bytes + page - 1) & ~(page - 1);
 	void *mem =
 		mmap(NULL, u->br_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -121,18 +166,21 @@ static int bufring_create(struct udg__uring *u)
 	u->br = mem;
 	io_uring_buf_ring_init(u->br);
 
-	struct io_uring_buf_reg reg = {
-		.ring_addr = (uintptr_t)mem,
-		.ring_entries = u->buf_count,
-		.bgid = UDG__BGID,
-	};
-	int r = io_uring_register_buf_ring(&u->ring, &reg, 0);
+	int r = bufring_register(u, mem, inc);
+	if (r == -EINVAL && inc) {
+		buf_geometry(u, loop, false); /* a kernel before incremental buffers */
+		r = bufring_register(u, mem, false);
+	}
 	if (r != 0) {
 		munmap(mem, u->br_bytes);
 		u->br = NULL;
 		return r == -EINVAL ? UDG_ERR_KERNEL_TOO_OLD : r;
 	}
-
+	if (u->inc) {
+		u->filled = calloc(u->buf_count, sizeof(*u->filled));
+		if (!u->filled)
+			return -ENOMEM;
+	}
 	u->bufs = mmap(NULL, (size_t)u->buf_count * u->buf_size, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (u->bufs == MAP_FAILED) {
@@ -143,6 +191,10 @@ static int bufring_create(struct udg__uring *u)
 		io_uring_buf_ring_add(u->br, u->bufs + (size_t)i * u->buf_size, u->buf_size,
 				      (unsigned short)i, u->buf_mask, (int)i);
 	io_uring_buf_ring_advance(u->br, (int)u->buf_count);
+	/* GRO trains need a whole 64 KiB read in every buffer. */
+	loop->bk->gro = u->inc || udg__recv_room_holds_train(u->buf_size);
+	if (u->inc)
+		loop->features |= UDG_FEAT_RECV_INC;
 	return 0;
 }
 
@@ -160,11 +212,8 @@ int udg__uring_create(udg_loop *loop)
 		free(u);
 		return r;
 	}
-	u->buf_size = loop->opts.recv_buf_size;
-	u->buf_count = loop->opts.recv_buf_count;
-	u->buf_mask = (unsigned)io_uring_buf_ring_mask(u->buf_count);
 	loop->bk = &u->base;
-	r = bufring_create(u);
+	r = bufring_create(u, loop);
 	/* Without multishot recvmsg (6.0) every receive arm would fail with EINVAL: refuse the
 	 * loop up front with a clear error instead (the automatic choice then falls back). */
 	if (r == 0 && !kernel_at_least(6, 0))
@@ -195,6 +244,7 @@ void udg__uring_destroy(udg_loop *loop)
 	}
 	if (u->bufs)
 		munmap(u->bufs, (size_t)u->buf_count * u->buf_size);
+	free(u->filled);
 	free(u->trains);
 	io_uring_queue_exit(&u->ring);
 	free(u);
