@@ -101,6 +101,26 @@ Test(meta, ecn_codepoint_of_each_ipv6_datagram_is_received)
 	ecn_received(UDG_UDP6, "::1");
 }
 
+/* A dual-stack udp6 socket hears IPv4 senders too: their codepoint arrives as well. */
+Test(meta, a_dual_stack_socket_receives_the_ecn_codepoint_of_ipv4_datagrams)
+{
+	udg_loop *loop = new_loop();
+	struct ev er = { 0 }, es = { 0 };
+	struct seen m = { 0 };
+	udg_socket *s[2] = { meta_socket(loop, UDG_UDP6, UDG_META_ECN, &er, &m),
+			     new_socket(loop, UDG_UDP4, &es) };
+	int port = bind_port(s[0], "::");
+	bind_port(s[1], "127.0.0.1");
+	for (int ecn = 1; ecn <= 3; ecn++) {
+		set_tos(s[1], AF_INET, 0x20 | ecn);
+		cr_assert_eq(udg_socket_send(s[1], "x", 1, port, "127.0.0.1", NULL, NULL), 0);
+		RUN_UNTIL(loop, er.message == ecn);
+		cr_assert_eq(m.meta, UDG_META_ECN);
+		cr_assert_eq(m.ecn, ecn);
+	}
+	close_all(loop, s, 2);
+}
+
 Test(meta, a_socket_without_metadata_gets_none)
 {
 	udg_loop *loop = new_loop();
@@ -255,6 +275,35 @@ static void ecn_round_trip(udg_socket_type type, const char *lo)
 		cr_assert_eq(m.ecns[i], order[i], "datagram %d: ecn %d, sent %d", i, m.ecns[i],
 			     order[i]);
 	RUN_UNTIL(loop, es.sent_ok == 5);
+	close_all(loop, s, 2);
+}
+
+/* A dual-stack udp6 socket sending to a v4-mapped address goes out as IPv4: the codepoint
+ * must still be set. */
+Test(meta, ecn_sent_from_a_dual_stack_socket_to_an_ipv4_peer_arrives)
+{
+	udg_loop *loop = new_loop();
+	struct ev er = { 0 }, es = { 0 };
+	struct seen m = { 0 }, unused = { 0 };
+	udg_socket *s[2] = { meta_socket(loop, UDG_UDP4, UDG_META_ECN, &er, &m),
+			     meta_socket(loop, UDG_UDP6, UDG_META_ECN, &es, &unused) };
+	int port = bind_port(s[0], "127.0.0.1");
+	bind_port(s[1], "::");
+	struct sockaddr_storage to;
+	socklen_t tolen;
+	addr_of(AF_INET6, "::ffff:127.0.0.1", port, &to, &tolen);
+	static const int order[] = { 3, 1, 2 };
+	for (int i = 0; i < 3; i++) {
+		udg_send_meta sm = { .flags = UDG_META_ECN, .ecn = order[i] };
+		udg_buf b = { "m", 1 };
+		cr_assert_eq(udg_socket_send_msg(s[1], &b, 1, (struct sockaddr *)&to, tolen, &sm,
+						 sent_ok_cb, &es),
+			     0);
+	}
+	RUN_UNTIL(loop, er.message == 3 && es.sent_ok == 3);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(m.ecns[i], order[i], "datagram %d: ecn %d, sent %d", i, m.ecns[i],
+			     order[i]);
 	close_all(loop, s, 2);
 }
 

@@ -24,8 +24,9 @@ struct udg__tx {
 	int status;
 };
 
-/* The most control bytes a queued send carries (a traffic class and an IPv6 pktinfo). */
-#define UDG__TX_CTRL_MAX 64
+/* The most control bytes a queued send carries (a traffic class, an IPv4 TOS for a dual-stack
+ * socket's IPv4 destinations, and an IPv6 pktinfo). */
+#define UDG__TX_CTRL_MAX 88
 
 /* The owner's side of an endpoint, called from the loop (never inside an API call). */
 struct udg__io_handlers {

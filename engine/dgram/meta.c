@@ -125,16 +125,17 @@ void udg__send_meta_fill(struct udg__send *slot, int family, const udg_send_meta
 
 	if (!m || !m->flags)
 		return;
-	_Static_assert(CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct in6_pktinfo)) <=
+	_Static_assert(2 * CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct in6_pktinfo)) <=
 			       UDG__SEND_CTRL_MAX,
 		       "a send's control block fits its slot");
 	msg->msg_control = slot->ctrl.b;
 	msg->msg_controllen = 0;
 	if (m->flags & UDG_META_ECN) {
 		int tos = m->ecn;
-		if (family == AF_INET)
-			put(msg, IPPROTO_IP, IP_TOS, &tos, sizeof(tos));
-		else
+		/* A udp6 socket sends to IPv4 (v4-mapped) destinations through the IPv4 path,
+		 * which reads only IPv4-level messages; the IPv6 path ignores those. */
+		put(msg, IPPROTO_IP, IP_TOS, &tos, sizeof(tos));
+		if (family == AF_INET6)
 			put(msg, IPPROTO_IPV6, IPV6_TCLASS, &tos, sizeof(tos));
 	}
 	if (m->flags & UDG_META_PKTINFO)
