@@ -681,3 +681,44 @@ Test(send_batch, a_batch_to_one_peer_leaves_as_gso_trains)
 	udg_socket *socks[] = { a.s, b.s, s };
 	close_all(loop, socks, 3);
 }
+
+Test(send_batch, a_batch_larger_than_the_submission_queue_arrives_whole_and_in_order)
+{
+	udg_loop_options lo;
+	udg_loop_options_init(&lo);
+	lo.sq_entries = 8;
+	lo.cq_entries = 16;
+	udg_loop *loop = new_loop_opts(&lo);
+	struct peer a = { 0 };
+	peer_open(loop, &a, 0);
+	/* Without GSO every datagram takes its own send: 100 of them overflow an 8-entry SQ, so
+	 * the flush hands them to the kernel over several submits. */
+	udg_socket_options o;
+	udg_socket_options_init(&o, UDG_UDP4);
+	o.offload = UDG_OFFLOAD_NO_GSO;
+	udg_socket *s;
+	cr_assert_eq(udg_socket_new(loop, &o, &s), 0);
+	bind_ready(loop, s);
+
+	enum { N = 100 };
+	size_t sizes[N];
+	udg_buf one[N];
+	udg_send_item items[N];
+	for (int i = 0; i < N; i++) {
+		fill(i, sizes[i] = 100);
+		one[i] = (udg_buf){ payload[i], sizes[i] };
+		items[i] = (udg_send_item){ &one[i],   1,    (struct sockaddr *)&a.addr,
+					    a.addrlen, NULL, tag(i) };
+	}
+	cr_assert_eq(udg_socket_send_batch(s, items, N, tx_cb), N);
+	RUN_UNTIL(loop, tx.calls == N && a.got.count == N);
+	assert_callbacks(N, sizes);
+	for (int i = 0; i < N; i++)
+		assert_got(&a.got, i, i, sizes[i]);
+	udg_loop_stats st = stats_of(loop);
+	cr_assert_eq(st.gso_trains, 0, "GSO is off for this socket");
+	if (udg_loop_backend(loop) == UDG_BACKEND_URING)
+		cr_assert_gt(st.sq_full_flushes, 0);
+	udg_socket *socks[] = { a.s, s };
+	close_all(loop, socks, 2);
+}
