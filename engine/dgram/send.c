@@ -403,12 +403,15 @@ static int send_common(udg_socket *s, const udg_buf *bufs, size_t n, int port, c
 	return accept_send(s, &q);
 }
 
-/* The raw-address extension: no text, no lookup (a custom resolver is not consulted). */
-static int send_to_common(udg_socket *s, const udg_buf *bufs, size_t n, const struct sockaddr *addr,
-			  socklen_t addrlen, const udg_send_meta *meta, udg_send_cb cb, void *user)
+/* Check a raw-address send and describe it in *q, changing nothing: the raw-address and
+ * metadata extensions and each item of a batch go through it. No text, no lookup (a custom
+ * resolver is not consulted). meta NULL is the plain raw-address send, whose addr is required;
+ * with meta (none at all is &none) addr NULL means the connected peer. The socket's running
+ * state is the caller's last check. */
+static int check_to(const udg_socket *s, const udg_buf *bufs, size_t n, const struct sockaddr *addr,
+		    socklen_t addrlen, const udg_send_meta *meta, struct send_req *q)
 {
-	UDG__PRESERVE_ERRNO;
-	if (UDG__UNLIKELY(!s))
+	if (UDG__UNLIKELY(!bufs && n))
 		return UDG_ERR_INVALID_ARG_TYPE;
 	bool connected = s->conn_state == UDG__CONNECTED;
 	if (UDG__UNLIKELY(!addr && !(meta && connected)))
@@ -421,22 +424,35 @@ static int send_to_common(udg_socket *s, const udg_buf *bufs, size_t n, const st
 		return UDG_ERR_SOCKET_DGRAM_IS_CONNECTED;
 	if (UDG__UNLIKELY((err = udg__send_meta_check(s, meta)) != 0))
 		return err;
-	struct send_req q = {
-		.bufs = bufs, .n = n, .total = total, .meta = meta, .cb = cb, .user = user
-	};
+	*q = (struct send_req){ .bufs = bufs, .n = n, .total = total, .meta = meta };
 	if (addr) {
 		/* Read straight from the caller's address (copied once, into the slot). */
-		q.dst = addr;
-		q.dstlen = s->family == AF_INET ? sizeof(struct sockaddr_in)
-						: sizeof(struct sockaddr_in6);
-		if (addr->sa_family != s->family || addrlen < q.dstlen)
+		q->dst = addr;
+		q->dstlen = s->family == AF_INET ? sizeof(struct sockaddr_in)
+						 : sizeof(struct sockaddr_in6);
+		if (addr->sa_family != s->family || addrlen < q->dstlen)
 			return -EINVAL;
-		q.port = ntohs(((const struct sockaddr_in *)addr)->sin_port); /* same in _in6 */
-		if (q.port == 0)
+		q->port = ntohs(((const struct sockaddr_in *)addr)->sin_port); /* same in _in6 */
+		if (q->port == 0)
 			return UDG_ERR_SOCKET_BAD_PORT;
 	}
+	return 0;
+}
+
+static int send_to_common(udg_socket *s, const udg_buf *bufs, size_t n, const struct sockaddr *addr,
+			  socklen_t addrlen, const udg_send_meta *meta, udg_send_cb cb, void *user)
+{
+	UDG__PRESERVE_ERRNO;
+	if (UDG__UNLIKELY(!s))
+		return UDG_ERR_INVALID_ARG_TYPE;
+	struct send_req q;
+	int err = check_to(s, bufs, n, addr, addrlen, meta, &q);
+	if (UDG__UNLIKELY(err))
+		return err;
 	if (UDG__UNLIKELY(s->closing))
 		return UDG_ERR_SOCKET_DGRAM_NOT_RUNNING;
+	q.cb = cb;
+	q.user = user;
 	return accept_send(s, &q);
 }
 
@@ -452,10 +468,10 @@ UDG_EXPORT int udg_socket_sendv_to(udg_socket *s, const udg_buf *bufs, size_t n,
 				   const struct sockaddr *addr, socklen_t addrlen, udg_send_cb cb,
 				   void *user)
 {
-	if (!bufs && n)
-		return UDG_ERR_INVALID_ARG_TYPE;
 	return send_to_common(s, bufs, n, addr, addrlen, NULL, cb, user);
 }
+
+static const udg_send_meta no_meta = { 0 };
 
 /* The metadata extension: the raw-address send with control messages (meta.c builds them in
  * the slot, so nothing is allocated). meta NULL is a plain send; addr NULL needs a connection. */
@@ -463,10 +479,48 @@ UDG_EXPORT int udg_socket_send_msg(udg_socket *s, const udg_buf *bufs, size_t n,
 				   const struct sockaddr *addr, socklen_t addrlen,
 				   const udg_send_meta *meta, udg_send_cb cb, void *user)
 {
-	static const udg_send_meta none = { 0 };
-	if (!bufs && n)
+	return send_to_common(s, bufs, n, addr, addrlen, meta ? meta : &no_meta, cb, user);
+}
+
+static int check_item(const udg_socket *s, const udg_send_item *it, struct send_req *q)
+{
+	return check_to(s, it->bufs, it->n, it->addr, it->addrlen, it->meta ? it->meta : &no_meta,
+			q);
+}
+
+/* The batch extension: each item is a udg_socket_send_msg. Every item is checked before any is
+ * taken, so bad input anywhere refuses the whole call; then they are accepted in order through
+ * the single-datagram path (slot, implicit bind, queue) until one is not, and the count so far
+ * is returned. The endpoint's flush turns runs of equal datagrams into GSO trains as for
+ * separate calls. Checking twice costs a walk over the pieces, not a copy or a syscall. */
+UDG_EXPORT int udg_socket_send_batch(udg_socket *s, const udg_send_item *items, size_t n,
+				     udg_send_cb cb)
+{
+	UDG__PRESERVE_ERRNO;
+	if (UDG__UNLIKELY(!s || (!items && n)))
 		return UDG_ERR_INVALID_ARG_TYPE;
-	return send_to_common(s, bufs, n, addr, addrlen, meta ? meta : &none, cb, user);
+	struct send_req q;
+	for (size_t i = 0; i < n; i++) {
+		int err = check_item(s, &items[i], &q);
+		if (UDG__UNLIKELY(err))
+			return err;
+	}
+	if (UDG__UNLIKELY(s->closing))
+		return UDG_ERR_SOCKET_DGRAM_NOT_RUNNING;
+	/* Every accepted item holds a slot, so the count stays below send_slots (<= 2^20). */
+	size_t done = 0;
+	for (; done < n; done++) {
+		int r = check_item(s, &items[done], &q); /* passed above; accepting changes no
+							    state an item is checked against */
+		if (r == 0) {
+			q.cb = cb;
+			q.user = items[done].user;
+			r = accept_send(s, &q);
+		}
+		if (UDG__UNLIKELY(r != 0))
+			return done ? (int)done : r;
+	}
+	return (int)done;
 }
 
 UDG_EXPORT int udg_socket_send(udg_socket *s, const void *buf, size_t len, int port,

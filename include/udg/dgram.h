@@ -255,6 +255,34 @@ UDG_EXPORT int udg_socket_send_msg(udg_socket *s, const udg_buf *bufs, size_t n,
 				   const struct sockaddr *addr, socklen_t addrlen,
 				   const udg_send_meta *meta, udg_send_cb cb, void *user);
 
+/* Extension (no Node equivalent): one datagram of udg_socket_send_batch, described as the
+ * arguments of udg_socket_send_msg: n pieces, the destination (NULL on a connected socket),
+ * metadata (NULL = none) and the user pointer its callback gets. Programs allocate arrays of
+ * it, so it never changes within a soname (like udg_buf). */
+typedef struct udg_send_item {
+	const udg_buf *bufs;
+	size_t n;
+	const struct sockaddr *addr;
+	socklen_t addrlen;
+	const udg_send_meta *meta;
+	void *user;
+} udg_send_item; /* 48 bytes on 64-bit targets */
+
+/* Extension: send n datagrams in one call, each as udg_socket_send_msg would (its own
+ * destination, pieces and metadata; consecutive ones of equal size to one destination leave
+ * as GSO trains). Every item is checked first: bad input in any item refuses the whole call
+ * with the code udg_socket_send_msg gives for the first bad item, and nothing is sent. Then
+ * items are accepted in order; returns how many were: n, or fewer when the loop's send slots
+ * ran out (or, as a single send can, an allocation failed) midway. items[count..] were then
+ * not taken and changed nothing: send them again later. cb (may be NULL) runs once per
+ * accepted item, in order, with that item's user; payloads are borrowed until then, or copied
+ * when cb is NULL. ERRORS (nothing accepted): INVALID_ARG_TYPE (NULL socket, NULL items with
+ * n > 0), any code of udg_socket_send_msg for an item, NOT_RUNNING (closed, also with n == 0),
+ * and SEND_QUEUE_FULL / -ENOMEM when not even the first item could be taken. n == 0 returns
+ * 0. */
+UDG_EXPORT int udg_socket_send_batch(udg_socket *s, const udg_send_item *items, size_t n,
+				     udg_send_cb cb);
+
 /* connect(port[, address][, cb]): 'connect' (and cb(s, 0)) fires from the loop on success;
  * on failure cb(s, code), or 'error' when cb is NULL. Non-literal text is resolved, as for
  * send. The socket is CONNECTING from this call until 'connect' (or the failure) is delivered,
