@@ -108,6 +108,8 @@ struct udg__upper {
 	void *state;
 	int (*shutdown)(udg_loop *loop);
 	void (*stats)(const udg_loop *loop, udg_loop_stats *out);
+	/* The backend delivered a batch of reads and is about to take their buffers back. */
+	void (*rx_batch_end)(udg_loop *loop);
 };
 
 struct udg_loop {
@@ -148,6 +150,13 @@ struct udg_loop {
 	struct udg__upper upper;
 	struct udg__resolver *resolver; /* getaddrinfo workers, created on first lookup */
 };
+
+/* Backends call this after each batch of receive upcalls, before the buffers go back. */
+static inline void udg__rx_batch_end(udg_loop *loop)
+{
+	if (loop->upper.rx_batch_end)
+		loop->upper.rx_batch_end(loop);
+}
 
 /* Queue fn to run on the loop's next tick (idempotent while queued). */
 UDG__HIDDEN void udg__tick_queue(udg_loop *loop, struct udg__tick *t,

@@ -115,6 +115,20 @@ static inline void udg__fifo_push_front_chain(struct udg__fifo *q, struct udg__q
 	q->head = first;
 }
 
+/* Detach the first n nodes (n >= 1, at most the queue's length); they stay linked to each
+ * other, the last one's next is NULL. Returns the first. */
+static inline struct udg__qnode *udg__fifo_pop_chain(struct udg__fifo *q, unsigned n)
+{
+	struct udg__qnode *first = q->head, *last = first;
+	for (unsigned i = 1; i < n; i++)
+		last = last->next;
+	q->head = last->next;
+	if (!q->head)
+		q->tail = &q->head;
+	last->next = NULL;
+	return first;
+}
+
 static inline struct udg__qnode *udg__fifo_pop(struct udg__fifo *q)
 {
 	struct udg__qnode *n = q->head;

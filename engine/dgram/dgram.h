@@ -67,9 +67,6 @@ UDG__HIDDEN void udg__addr_to_public(const struct sockaddr *sa, socklen_t len, u
 /* Pieces kept inline per slot; udg_socket_sendv accepts up to UDG_SENDV_MAX via the heap. */
 #define UDG__SEND_IOV_INLINE 4
 
-/* The largest control block a send carries: a traffic class and an IPv6 pktinfo. */
-#define UDG__SEND_CTRL_MAX UDG__TX_CTRL_MAX
-
 struct udg__send {
 	struct udg__tx tx; /* what the backend sends: tx.msg, tx.status (a failure before the
 			      kernel), tx.node (the free list, the socket's waiting queue, or the
@@ -89,7 +86,7 @@ struct udg__send {
 	/* Control messages of udg_socket_send_msg (ECN, source address): tx.msg points here. */
 	union {
 		struct cmsghdr align;
-		unsigned char b[UDG__SEND_CTRL_MAX];
+		unsigned char b[UDG__TX_CTRL_MAX];
 	} ctrl;
 	unsigned char inline_data[UDG__SEND_INLINE];
 };
@@ -99,8 +96,9 @@ struct udg__dgram_loop {
 	struct udg__send *slots;     /* opts.send_slots of them */
 	struct udg__fifo free_slots; /* of slot->tx.node */
 	unsigned slots_used;
-	struct udg__list sockets; /* every socket not yet freed (udg_socket.link) */
-	uint64_t closed_drops;    /* kernel drops of the sockets freed so far (meta.c) */
+	struct udg__list sockets;    /* every socket not yet freed (udg_socket.link) */
+	struct udg__list rx_pending; /* batches with datagrams to hand over (recv.c) */
+	uint64_t closed_drops;       /* kernel drops of the sockets freed so far (meta.c) */
 };
 
 /* The state, made on first use (a socket or a lookup); NULL when out of memory. */
@@ -119,6 +117,17 @@ static inline struct udg__dgram_loop *udg__dgram_of(const udg_loop *loop)
 /* Room for a host name as 'error' events and connect/bind errors repeat it: the longest name a
  * lookup can take (libuv's, and so Node's, limit of 255 characters) plus its NUL. */
 #define UDG__HOST_TEXT 256
+
+/* Datagrams gathered for a socket's on_message_batch until the backend's batch of reads ends
+ * (recv.c): 8 KiB, made with the socket when it asks for batches. */
+struct udg__rx_batch {
+	udg_socket *sock;
+	struct udg__list link; /* in the loop's rx_pending while n > 0 */
+	unsigned n;
+	udg_msg msgs[UDG_MSG_BATCH_MAX];
+	struct sockaddr_in6 src[UDG_MSG_BATCH_MAX]; /* msgs[i].rinfo.addr: lent pointers copied */
+	struct sockaddr_in6 dst[UDG_MSG_BATCH_MAX]; /* msgs[i].rinfo.dst_addr */
+};
 
 enum udg__bind_state { UDG__UNBOUND, UDG__BINDING, UDG__BOUND };
 enum udg__conn_state { UDG__DISCONNECTED, UDG__CONNECTING, UDG__CONNECTED };
@@ -144,6 +153,7 @@ struct udg_socket {
 	size_t queue_bytes; /* getSendQueueSize */
 	size_t queue_count; /* getSendQueueCount */
 	uint64_t datagrams_received; /* udg_socket_stats_get */
+	struct udg__rx_batch *batch; /* with on_message_batch */
 	struct udg__fifo waiting;    /* sends waiting for bind or lookup (slot->tx.node) */
 	/* bind/connect in progress */
 	udg_status_cb bind_cb;
@@ -202,6 +212,10 @@ UDG__HIDDEN void udg__sends_fail_waiting(udg_socket *s, int status);
 UDG__HIDDEN void udg__socket_message(struct udg__io *io, const void *data, size_t len,
 				     const udg_rinfo *rinfo);
 UDG__HIDDEN void udg__socket_recv_error(struct udg__io *io, int err, bool stopped);
+/* The loop's rx_batch_end hook: hand every gathered batch over. */
+UDG__HIDDEN void udg__dgram_rx_batch_end(udg_loop *loop);
+/* Closing: a gathered batch is not handed over. */
+UDG__HIDDEN void udg__rx_batch_drop(udg_socket *s);
 UDG__HIDDEN void udg__socket_sent(struct udg__io *io, struct udg__tx *tx, int res);
 /* Called whenever one of the socket's outstanding operations ends: the last one of a closing
  * socket lets 'close' fire. */

@@ -126,7 +126,7 @@ void udg__send_meta_fill(struct udg__send *slot, int family, const udg_send_meta
 	if (!m || !m->flags)
 		return;
 	_Static_assert(2 * CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct in6_pktinfo)) <=
-			       UDG__SEND_CTRL_MAX,
+			       UDG__TX_CTRL_MAX,
 		       "a send's control block fits its slot");
 	msg->msg_control = slot->ctrl.b;
 	msg->msg_controllen = 0;

@@ -4,6 +4,7 @@
  * while errors come in a row), and only an error that can never clear ends it, with one last
  * 'error'. Hot path (udg__socket_message): no allocation, no syscall. */
 #include <errno.h>
+#include <string.h>
 
 #include "dgram.h"
 
@@ -16,11 +17,78 @@
 #define RECV_BACKOFF_MIN_NS 1000000ull    /* 1 ms */
 #define RECV_BACKOFF_MAX_NS 1000000000ull /* 1 s */
 
+/* ---- Batches (on_message_batch) ------------------------------------------------------------ */
+
+/* Copy a lent address into the batch's own room; the length is bounded by that room. */
+static const struct sockaddr *keep_addr(struct sockaddr_in6 *room, const struct sockaddr *sa,
+					socklen_t *len)
+{
+	if (*len > sizeof(*room))
+		*len = sizeof(*room);
+	memcpy(room, sa, *len);
+	return (const struct sockaddr *)room;
+}
+
+static void batch_deliver(struct udg__rx_batch *b)
+{
+	udg_socket *s = b->sock;
+	unsigned n = b->n;
+
+	udg__list_remove(&b->link);
+	b->n = 0;
+	s->loop->stats.datagrams_received += n;
+	s->datagrams_received += n;
+	s->opts.on_message_batch(s, b->msgs, n, s->opts.user);
+}
+
+/* The payload stays where the backend lent it (its buffers go back only after the batch's
+ * end); the rinfo's addresses may live on the backend's stack, so they are copied. */
+static void batch_add(udg_socket *s, const void *data, size_t len, const udg_rinfo *rinfo)
+{
+	struct udg__rx_batch *b = s->batch;
+	unsigned i = b->n;
+	udg_msg *m = &b->msgs[i];
+
+	m->data = data;
+	m->len = len;
+	m->rinfo = *rinfo;
+	m->rinfo.addr = keep_addr(&b->src[i], rinfo->addr, &m->rinfo.addrlen);
+	if (rinfo->dst_addr)
+		m->rinfo.dst_addr = keep_addr(&b->dst[i], rinfo->dst_addr, &m->rinfo.dst_addrlen);
+	if (b->n++ == 0)
+		udg__list_add_tail(&udg__dgram_of(s->loop)->rx_pending, &b->link);
+	if (b->n == UDG_MSG_BATCH_MAX)
+		batch_deliver(b);
+}
+
+void udg__dgram_rx_batch_end(udg_loop *loop)
+{
+	struct udg__list *pending = &udg__dgram_of(loop)->rx_pending;
+
+	/* A callback may close another socket, which drops its batch from the list. */
+	while (!udg__list_empty(pending))
+		batch_deliver(UDG__CONTAINER_OF(pending->next, struct udg__rx_batch, link));
+}
+
+void udg__rx_batch_drop(udg_socket *s)
+{
+	if (s->batch && s->batch->n > 0) {
+		udg__list_remove(&s->batch->link);
+		s->batch->n = 0;
+	}
+}
+
+/* ---- Datagrams ------------------------------------------------------------------------------ */
+
 void udg__socket_message(struct udg__io *io, const void *data, size_t len, const udg_rinfo *rinfo)
 {
 	udg_socket *s = UDG__CONTAINER_OF(io, udg_socket, io);
 
 	s->recv_errors = 0;
+	if (UDG__UNLIKELY(s->batch != NULL)) {
+		batch_add(s, data, len, rinfo);
+		return;
+	}
 	s->loop->stats.datagrams_received++;
 	s->datagrams_received++;
 	if (s->opts.on_message)

@@ -62,9 +62,11 @@ struct udg__dgram_loop *udg__dgram_get(udg_loop *loop)
 		return NULL;
 	}
 	udg__list_init(&d->sockets);
+	udg__list_init(&d->rx_pending);
 	loop->upper = (struct udg__upper){ .state = d,
 					   .shutdown = dgram_shutdown,
-					   .stats = udg__dgram_stats };
+					   .stats = udg__dgram_stats,
+					   .rx_batch_end = udg__dgram_rx_batch_end };
 	return d;
 }
 
@@ -433,12 +435,23 @@ UDG_EXPORT int udg_socket_new(udg_loop *loop, const udg_socket_options *opts, ud
 		return UDG_ERR_INVALID_ARG_VALUE;
 	if (opts->offload & ~(unsigned)UDG__OFFLOAD_ALL)
 		return UDG_ERR_INVALID_ARG_VALUE;
+	if (opts->on_message && opts->on_message_batch)
+		return UDG_ERR_INVALID_ARG_VALUE; /* one way to receive */
 	if (udg__loop_forked(loop))
 		return UDG_ERR_LOOP_FORKED;
 	struct udg__dgram_loop *d = udg__dgram_get(loop);
 	udg_socket *s = d ? calloc(1, sizeof(*s)) : NULL;
 	if (!s)
 		return -ENOMEM;
+	if (opts->on_message_batch) {
+		s->batch = calloc(1, sizeof(*s->batch));
+		if (!s->batch) {
+			free(s);
+			return -ENOMEM;
+		}
+		s->batch->sock = s;
+		udg__list_init(&s->batch->link);
+	}
 	s->loop = loop;
 	s->fd = -1;
 	s->family = opts->type == UDG_UDP4 ? AF_INET : AF_INET6;
@@ -689,6 +702,7 @@ static void close_tick(struct udg__tick *t)
 	udg__dgram_of(loop)->closed_drops += s->io.kernel_drops;
 	udg__handle_remove(loop, &s->handle);
 	loop->reqs--;
+	free(s->batch);
 	free(s);
 }
 
@@ -717,6 +731,7 @@ UDG_EXPORT int udg_socket_close(udg_socket *s, udg_event_cb cb, void *user)
 	 * the ones in the kernel complete (or fail) on their own. */
 	udg__sends_fail_waiting(s, -ECANCELED);
 	udg__recv_retry_free(s);
+	udg__rx_batch_drop(s); /* no 'message' after close, batched or not */
 	if (s->io.open)
 		udg__io_recv_stop(&s->io); /* sends already queued on it still go out */
 	update_active(s);

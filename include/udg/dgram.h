@@ -102,6 +102,18 @@ typedef struct udg_buf {
 /* 'message': data[0..len) is the payload (len == rinfo->size unless rinfo->truncated). */
 typedef void (*udg_message_cb)(udg_socket *s, const void *data, size_t len, const udg_rinfo *rinfo,
 			       void *user);
+/* udg extension: one datagram of a batch (udg_socket_options.on_message_batch), lent like a
+ * 'message': data and every pointer in rinfo are valid during the batch callback only. */
+typedef struct udg_msg {
+	const void *data;
+	size_t len; /* == rinfo.size unless rinfo.truncated */
+	udg_rinfo rinfo;
+} udg_msg;
+/* The most datagrams one batch callback is given. */
+#define UDG_MSG_BATCH_MAX 64
+/* udg extension: the datagrams one completion batch brought a socket, in arrival order,
+ * 1 <= n <= UDG_MSG_BATCH_MAX. */
+typedef void (*udg_message_batch_cb)(udg_socket *s, const udg_msg *msgs, size_t n, void *user);
 /* 'listening', 'close', 'connect' (without error) */
 typedef void (*udg_event_cb)(udg_socket *s, void *user);
 /* 'error' */
@@ -156,8 +168,12 @@ typedef struct udg_socket_options {
 	void *user;        /* passed to every event handler */
 	unsigned metadata; /* udg extension: udg_meta_flag bits, applied at bind; 0 = none */
 	unsigned offload;  /* udg extension: udg_offload_flag bits; 0 = every offload on */
+	/* udg extension, instead of on_message (setting both is UDG_ERR_INVALID_ARG_VALUE):
+	 * datagrams are gathered per socket and handed over once per completion batch, for
+	 * callers that cross a boundary per call (a language binding). */
+	udg_message_batch_cb on_message_batch;
 	/* Room for options added later (docs/abi.md); udg_socket_options_init() zeroes it. */
-	uint64_t reserved[4];
+	uint64_t reserved[3];
 } udg_socket_options; /* 128 bytes, fixed like udg_loop_options */
 
 /* Options for udg_socket_bind_ex (Node's bind(options)). */

@@ -124,6 +124,7 @@ static void recv_batch(struct udg__epoll *ep, struct udg__io *io)
 					size < room ? size : room, m->msg_control,
 					m->msg_control ? m->msg_controllen : 0);
 		}
+		udg__rx_batch_end(io->loop); /* before the next round reuses the buffers */
 		if ((unsigned)n < ep->batch || !io->recv_want)
 			return;
 	}

@@ -319,14 +319,8 @@ static struct udg__uring_train *train_take(struct udg__io *io, unsigned *n)
 	t->io = io;
 	t->first = first;
 	t->count = *n;
-	struct udg__qnode *last = &first->node;
-	for (unsigned i = 1; i < *n; i++)
-		last = last->next;
 	/* Detach the train from the queue; its datagrams stay linked to each other. */
-	io->sendq.head = last->next;
-	if (!io->sendq.head)
-		io->sendq.tail = &io->sendq.head;
-	last->next = NULL;
+	udg__fifo_pop_chain(&io->sendq, *n);
 	return t;
 }
 
@@ -463,6 +457,7 @@ static unsigned reap(udg_loop *loop)
 		for (unsigned i = 0; i < n; i++)
 			dispatch(&batch[i]);
 		total += n;
+		udg__rx_batch_end(loop); /* batch handlers read the buffers before they go back */
 		buffers_returned(u);
 	} while (n == REAP_BATCH && total < ring->cq.ring_entries);
 	loop->stats.cqes_reaped += total;
