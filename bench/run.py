@@ -26,14 +26,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 IMPLS = ["mmsg", "epoll", "libuv", "node", "udg", "udg-epoll", "udg-node", "udg-meta", "gso"]
-SCENARIOS = ["sink", "echo", "latency", "send", "bulk", "large", "shards"]
+SCENARIOS = ["sink", "sink-gso", "echo", "latency", "send", "bulk", "large", "shards"]
 SIZES = [64, 512, 1400]
 CLASSIC = ["mmsg", "epoll", "libuv", "node", "udg", "udg-epoll", "udg-node"]
 # Which implementations take part in each scenario, of those selected and built. udg-meta is
 # bench_udg's receiver with receive metadata on (ECN + PKTINFO), beside plain udg in the sink;
-# gso is the raw UDP_SEGMENT -> UDP_GRO pair, the bulk scenario's kernel ceiling.
+# gso is the raw UDP_SEGMENT -> UDP_GRO pair, the bulk scenario's kernel ceiling, and in
+# sink-gso the raw UDP_GRO receiver.
 SCENARIO_IMPLS = {
     "sink": CLASSIC + ["udg-meta"],
+    "sink-gso": CLASSIC + ["udg-meta", "gso"],
     "echo": CLASSIC,
     "latency": CLASSIC,
     "send": CLASSIC,
@@ -43,11 +45,11 @@ SCENARIO_IMPLS = {
 # Scenarios that run an implementation against itself: its send role into its sink role.
 PAIRED = ("bulk", "large")
 # Their payload sizes are part of the scenario, not of --sizes: 1200 B (a QUIC-sized datagram)
-# and the largest IPv4 UDP payload.
-FIXED_SIZES = {"bulk": [1200], "large": [65507]}
+# and the largest IPv4 UDP payload; sink-gso's trains are of 1200-byte datagrams too.
+FIXED_SIZES = {"sink-gso": [1200], "bulk": [1200], "large": [65507]}
 # Bases every implementation of a scenario is also divided by, beside mmsg: the bulk rows over
-# the kernel's GSO/GRO ceiling.
-EXTRA_BASES = {"bulk": ["gso"]}
+# the kernel's GSO/GRO ceiling, the sink-gso rows over the raw UDP_GRO receiver.
+EXTRA_BASES = {"sink-gso": ["gso"], "bulk": ["gso"]}
 FULL_REPS = 3          # a full run: every impl, scenario and size, FULL_REPS x FULL_DURATION_S
 FULL_DURATION_S = 1.0
 INFLIGHT = 64          # echo: datagrams the client keeps in flight
@@ -63,6 +65,15 @@ METRICS = {
         ("recv_per_s", "received/s", "{:,.0f}", "higher", False),
         ("blast_per_s", "blasted/s", "{:,.0f}", "higher", False),
         ("drop_pct", "drop %", "{:.1f}", "lower", False),
+        ("rcvbuf_errors", "RcvbufErrors", "{:,.0f}", "lower", False),
+    ],
+    "sink-gso": [
+        ("cpu_ns_per_dgram", "rx cpu ns/dgram", "{:.0f}", "lower", True),
+        ("recv_per_s", "delivered/s", "{:,.0f}", "higher", False),
+        ("blast_per_s", "sent/s", "{:,.0f}", "higher", False),
+        ("loss", "lost", "{:,.0f}", "lower", False),
+        ("drop_pct", "lost %", "{:.1f}", "lower", False),
+        ("truncated", "truncated", "{:,.0f}", "lower", False),
         ("rcvbuf_errors", "RcvbufErrors", "{:,.0f}", "lower", False),
     ],
     "echo": [
@@ -340,6 +351,11 @@ class Suite:
                 str(size), "--duration", str(self.args.duration), "--inflight", str(INFLIGHT),
                 "--rcvbuf", str(RCVBUF)]
 
+    def gso_driver_argv(self, port, size):
+        """sink-gso's fixed driver: bench_gso's UDP_SEGMENT sender into the receiver's port."""
+        return [self.exe("bench_gso"), "--role", "send", "--port", str(port), "--size",
+                str(size), "--duration", str(self.args.duration)]
+
     # ---- one run --------------------------------------------------------------------------
 
     def run_once(self, scenario, size, impl):
@@ -356,6 +372,15 @@ class Suite:
                 port = server.ready()
                 client = Role(self.impl_argv(impl, "send", port, size), self.driver_cpu,
                               impl + " sender")
+                driver_res = client.result(limit)
+                impl_res = server.result(limit)
+            elif scenario == "sink-gso":
+                # The receiver under test, fed by the fixed train sender: bench_gso's send
+                # role (UDP_SEGMENT trains of 1200-byte datagrams), the same for every row.
+                server = Role(self.impl_argv(impl, "sink", 0, size), self.impl_cpu, impl)
+                port = server.ready()
+                client = Role(self.gso_driver_argv(port, size), self.driver_cpu,
+                              "gso driver")
                 driver_res = client.result(limit)
                 impl_res = server.result(limit)
             elif scenario == "send":
@@ -393,7 +418,7 @@ class Suite:
         m = self.metrics(scenario, impl_res, driver_res)
         m["noise_pct"] = 100.0 * noise
         m["rcvbuf_errors"] = snmp1.get("RcvbufErrors", 0) - snmp0.get("RcvbufErrors", 0)
-        if scenario not in ("sink",) + PAIRED:
+        if scenario not in ("sink", "sink-gso") + PAIRED:
             del m["rcvbuf_errors"]
         return m, {"impl": impl_res, "driver": driver_res, "noise": noise, "wall_s": wall}
 
@@ -403,11 +428,16 @@ class Suite:
         count = r.get("count", 0)
         if count:
             m["cpu_ns_per_dgram"] = r["cpu_ns"] / count
-        if scenario == "sink":
+        if scenario in ("sink", "sink-gso"):
+            # The blaster reports "sent", sink-gso's train sender (bench_gso) "count".
+            sent = drv["sent"] if scenario == "sink" else drv["count"]
             secs = drv["wall_ns"] / 1e9
             m["recv_per_s"] = count / secs
-            m["blast_per_s"] = drv["sent"] / secs
-            m["drop_pct"] = 100.0 * (drv["sent"] - count) / drv["sent"] if drv["sent"] else 0.0
+            m["blast_per_s"] = sent / secs
+            m["drop_pct"] = 100.0 * (sent - count) / sent if sent else 0.0
+            if scenario == "sink-gso":
+                m["loss"] = sent - count
+                m["truncated"] = r.get("truncated", 0)
         elif scenario == "echo":
             m["round_trips_per_s"] = drv["round_trips"] / (drv["wall_ns"] / 1e9)
             m["lost"] = drv["lost"]
@@ -572,6 +602,8 @@ def ratios_to_peers(samples, scenario, size, name, impls):
 
 
 HEADLINES = [("sink", "cpu_ns_per_dgram", "receiver CPU ns/dgram (lower is better)"),
+             ("sink-gso", "cpu_ns_per_dgram",
+              "sink-gso receiver CPU ns/dgram (lower is better)"),
              ("echo", "round_trips_per_s", "echo round trips/s (higher is better)"),
              ("latency", "p50_us", "K=1 RTT p50 (lower is better)"),
              ("latency", "p99_us", "K=1 RTT p99 (lower is better)"),
@@ -660,6 +692,8 @@ def table(records, impls, scenarios, sizes, markdown=False):
             continue
         title = {
             "sink": "sink: fixed sendmmsg blaster -> receiver under test",
+            "sink-gso": "sink-gso: fixed UDP_SEGMENT train sender (54 x 1200 B) -> receiver "
+                        "under test",
             "echo": f"echo: fixed client keeps {INFLIGHT} in flight -> echo server under test",
             "latency": "latency: fixed client, K=1 ping-pong -> echo server under test",
             "send": "send: sender under test -> fixed recvmmsg sink",
@@ -705,6 +739,8 @@ def metadata_cost(records, sizes):
 # over the repetitions itself (for counts that must be zero).
 TARGETS = [
     ("receiver CPU/dgram <= 0.90 x mmsg", "sink", "udg", "cpu_ns_per_dgram", "le", 0.90, "mmsg"),
+    ("sink-gso receiver CPU/dgram <= 0.30 x mmsg", "sink-gso", "udg", "cpu_ns_per_dgram", "le",
+     0.30, "mmsg"),
     ("echo round trips/s >= 1.00 x mmsg", "echo", "udg", "round_trips_per_s", "ge", 1.00,
      "mmsg"),
     ("K=1 RTT p50 <= 1.05 x mmsg", "latency", "udg", "p50_us", "le", 1.05, "mmsg"),
@@ -732,11 +768,11 @@ def targets(records, scenarios, sizes):
             rec = find(records, scenario, size, impl, metric)
             value = rec and (rec.get(f"ratio_to_{base}") if base else rec["max"])
             if value is None:
-                lines.append((f"{label:38s} size={size:<5d} not measured", None))
+                lines.append((f"{label:43s} size={size:<5d} not measured", None))
                 continue
             ok = value <= bound if cmp == "le" else value >= bound
             shown = f"{value:.2f}" if base else f"{value:,.0f}"
-            lines.append((f"{label:38s} size={size:<5d} measured {shown}", ok))
+            lines.append((f"{label:43s} size={size:<5d} measured {shown}", ok))
     for scenario in ("sink", "echo", "send"):
         if scenario not in scenarios:
             continue
@@ -744,10 +780,10 @@ def targets(records, scenarios, sizes):
             rec = find(records, scenario, size, "udg", "enters_per_dgram")
             label = f"io_uring_enter/dgram <= 0.10 ({scenario})"
             if rec is None:
-                lines.append((f"{label:38s} size={size:<5d} not measured", None))
+                lines.append((f"{label:43s} size={size:<5d} not measured", None))
                 continue
             ok = rec["median"] <= 0.10
-            lines.append((f"{label:38s} size={size:<5d} measured {rec['median']:.3f}", ok))
+            lines.append((f"{label:43s} size={size:<5d} measured {rec['median']:.3f}", ok))
     return lines
 
 
@@ -801,6 +837,8 @@ def chart(records, impls, sizes, path, title):
     if not shutil.which("gnuplot"):
         return "gnuplot not installed: no chart"
     panels = [("sink", "cpu_ns_per_dgram", "sink: receiver CPU ns/dgram (lower is better)"),
+              ("sink-gso", "cpu_ns_per_dgram",
+               "sink-gso: receiver CPU ns/dgram, GSO trains (lower is better)"),
               ("echo", "round_trips_per_s", "echo: round trips/s (higher is better)"),
               ("latency", "p50_us", "latency: RTT p50 (lower is better)"),
               ("latency", "p99_us", "latency: RTT p99 (lower is better)"),
