@@ -60,7 +60,7 @@ node-conformance: node
 	@bash scripts/node-conformance.sh build
 
 # The loopback benchmark suite on a release build; QUICK=1 for a short run; SCENARIOS=a,b
-# runs only those scenarios (sink, echo, latency, send, shards).
+# runs only those scenarios (sink, sink-gso, echo, latency, send, bulk, large, shards).
 bench:
 	@$(BOOTSTRAP) bench
 	@$(SETUP) build-release -Dbuildtype=release -Dtests=false
