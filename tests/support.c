@@ -154,6 +154,13 @@ void sent_cb(udg_socket *s, int status, size_t bytes, void *user)
 		e->sent_other++;
 }
 
+socklen_t local_addr(udg_socket *s, struct sockaddr_storage *out)
+{
+	socklen_t len = sizeof(*out);
+	cr_assert_eq(getsockname(udg_socket_fd(s), (struct sockaddr *)out, &len), 0);
+	return len;
+}
+
 void sent_ok_cb(udg_socket *s, int status, size_t bytes, void *user)
 {
 	cr_assert_eq(status, 0, "%s", udg_err_name(status));

@@ -25,6 +25,9 @@ udg_loop *new_loop(void);
 /* Binds s to port 0 on address (NULL: the wildcard) and returns the ephemeral port it got. */
 int bind_port(udg_socket *s, const char *address);
 
+/* The address a bound socket receives on (getsockname of its fd); returns its length. */
+socklen_t local_addr(udg_socket *s, struct sockaddr_storage *out);
+
 /* Closes the n sockets, runs the loop until nothing is alive, then frees the loop: the usual
  * last line of a test, so every test ends with udg_loop_close(loop) == 0. */
 void close_all(udg_loop *loop, udg_socket **socks, size_t n);

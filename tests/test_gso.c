@@ -77,14 +77,6 @@ static udg_socket *socket_with(udg_loop *loop, udg_socket_type type, unsigned me
 	return s;
 }
 
-/* The address a bound socket receives on. */
-static socklen_t local_addr(udg_socket *s, struct sockaddr_storage *out)
-{
-	socklen_t len = sizeof(*out);
-	cr_assert_eq(getsockname(udg_socket_fd(s), (struct sockaddr *)out, &len), 0);
-	return len;
-}
-
 /* A receiver and a bound sender on one loop; nothing queued yet. */
 static void pair_open(struct pair *p, udg_socket_type type, unsigned meta, unsigned offload)
 {

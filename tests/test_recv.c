@@ -141,73 +141,60 @@ static void on_message_trunc(udg_socket *s, const void *data, size_t len, const 
 	t->n++;
 }
 
-Test(recv, a_datagram_larger_than_a_fixed_buffer_is_truncated_with_its_true_size_and_counted)
+/* A 1000-byte datagram and then a 5-byte one into a loop of 512-byte receive buffers made with
+ * `flags`; returns the loop's recv_truncated after both arrived (recorded in *t). */
+static uint64_t receive_1000_into_512(unsigned flags, struct trunc *t, unsigned char *big)
 {
 	udg_loop_options lo;
 	udg_loop_options_init(&lo);
 	lo.recv_buf_size = 512;
-	lo.flags = UDG_LOOP_FIXED_RECV_BUFFERS;
+	lo.flags = flags;
 	udg_loop *loop = new_loop_opts(&lo);
-	struct trunc t = { 0 };
 	struct ev es = { 0 };
 	udg_socket_options o;
 	udg_socket_options_init(&o, UDG_UDP4);
 	o.on_message = on_message_trunc;
-	o.user = &t;
+	o.user = t;
 	udg_socket *s[2] = { NULL, new_socket(loop, UDG_UDP4, &es) };
 	cr_assert_eq(udg_socket_new(loop, &o, &s[0]), 0);
 	int port = bind_port(s[0], "127.0.0.1");
-	unsigned char big[1000];
-	for (size_t i = 0; i < sizeof(big); i++)
+	for (size_t i = 0; i < 1000; i++)
 		big[i] = (unsigned char)(i * 7);
 
-	cr_assert_eq(udg_socket_send(s[1], big, sizeof(big), port, NULL, NULL, NULL), 0);
+	cr_assert_eq(udg_socket_send(s[1], big, 1000, port, NULL, NULL, NULL), 0);
 	cr_assert_eq(udg_socket_send(s[1], "small", 5, port, NULL, NULL, NULL), 0);
-	RUN_UNTIL(loop, t.n == 2);
+	RUN_UNTIL(loop, t->n == 2);
+	cr_assert_not(t->rinfo[1].truncated, "the next datagram fits");
+	cr_assert_eq(t->rinfo[1].size, 5);
+	cr_assert_eq(t->len[1], 5);
+	udg_loop_stats st;
+	udg_loop_stats_get(loop, &st);
+	close_all(loop, s, 2);
+	return st.recv_truncated;
+}
+
+Test(recv, a_datagram_larger_than_a_fixed_buffer_is_truncated_with_its_true_size_and_counted)
+{
+	struct trunc t = { 0 };
+	unsigned char big[1000];
+	cr_assert_eq(receive_1000_into_512(UDG_LOOP_FIXED_RECV_BUFFERS, &t, big), 1);
 	cr_assert(t.rinfo[0].truncated);
 	cr_assert_eq(t.rinfo[0].size, 1000, "the true size, not the delivered one");
 	cr_assert_gt(t.len[0], 0);
 	cr_assert_lt(t.len[0], 1000);
 	cr_assert_eq(memcmp(t.head, big, t.len[0]), 0, "the delivered part is the head");
-	cr_assert_not(t.rinfo[1].truncated, "the next datagram fits");
-	cr_assert_eq(t.rinfo[1].size, 5);
-	cr_assert_eq(t.len[1], 5);
-	udg_loop_stats st;
-	udg_loop_stats_get(loop, &st);
-	cr_assert_eq(st.recv_truncated, 1);
-	close_all(loop, s, 2);
 }
 
 /* The same loop options without the flag: the budget is the same, datagrams arrive whole. */
 Test(recv, a_datagram_larger_than_recv_buf_size_arrives_whole_by_default)
 {
-	udg_loop_options lo;
-	udg_loop_options_init(&lo);
-	lo.recv_buf_size = 512;
-	udg_loop *loop = new_loop_opts(&lo);
 	struct trunc t = { 0 };
-	struct ev es = { 0 };
-	udg_socket_options o;
-	udg_socket_options_init(&o, UDG_UDP4);
-	o.on_message = on_message_trunc;
-	o.user = &t;
-	udg_socket *s[2] = { NULL, new_socket(loop, UDG_UDP4, &es) };
-	cr_assert_eq(udg_socket_new(loop, &o, &s[0]), 0);
-	int port = bind_port(s[0], "127.0.0.1");
 	unsigned char big[1000];
-	for (size_t i = 0; i < sizeof(big); i++)
-		big[i] = (unsigned char)(i * 7);
-
-	cr_assert_eq(udg_socket_send(s[1], big, sizeof(big), port, NULL, NULL, NULL), 0);
-	RUN_UNTIL(loop, t.n == 1);
+	cr_assert_eq(receive_1000_into_512(0, &t, big), 0);
 	cr_assert_not(t.rinfo[0].truncated);
 	cr_assert_eq(t.rinfo[0].size, 1000);
 	cr_assert_eq(t.len[0], 1000);
 	cr_assert_eq(memcmp(t.head, big, sizeof(big)), 0);
-	udg_loop_stats st;
-	udg_loop_stats_get(loop, &st);
-	cr_assert_eq(st.recv_truncated, 0);
-	close_all(loop, s, 2);
 }
 
 Test(recv, icmp_port_unreachable_on_a_connected_socket_is_a_recvmsg_error_and_receiving_goes_on)
