@@ -736,6 +736,80 @@ Test(faults, injected_ring_setup_eperm_gives_io_uring_unavailable_when_io_uring_
 	cr_assert_eq(udg_loop_close(loop), 0);
 }
 
+#define FAULT_BUFRING_INC_EINVAL 2u /* UDG__FAULT_BUFRING_INC_EINVAL */
+
+struct sizes {
+	int n;
+	size_t len[2], size[2];
+	bool truncated[2];
+};
+
+static void on_sized(udg_socket *s, const void *data, size_t len, const udg_rinfo *ri, void *user)
+{
+	struct sizes *z = user;
+	(void)s;
+	(void)data;
+	if (z->n < 2) {
+		z->len[z->n] = len;
+		z->size[z->n] = ri->size;
+		z->truncated[z->n] = ri->truncated;
+	}
+	z->n++;
+}
+
+/* A kernel before incremental buffer rings refuses the registration with EINVAL: the loop
+ * registers fixed buffers instead, so a datagram over recv_buf_size - 44 bytes is cut (and
+ * said to be), small ones are untouched, and GRO stays off (a buffer could cut a train). */
+Test(faults, a_kernel_without_incremental_buffers_gets_fixed_buffers_and_reports_truncation)
+{
+	if (&udg__faults == NULL)
+		cr_skip_test("the engine was built without -Dfault_injection=true");
+	udg_loop_options o;
+	udg_loop_options_init(&o);
+	o.backend = UDG_BACKEND_URING;
+	udg__faults = FAULT_BUFRING_INC_EINVAL;
+	udg_loop *loop = NULL;
+	int r = udg_loop_new(&o, &loop);
+	udg__faults = 0;
+	if (r == UDG_ERR_IO_URING_UNAVAILABLE || r == UDG_ERR_KERNEL_TOO_OLD)
+		cr_skip_test("no io_uring here (%s)", udg_err_name(r));
+	cr_assert_eq(r, 0, "%s", udg_err_name(r));
+	cr_assert_not(udg_loop_features(loop) & UDG_FEAT_RECV_INC);
+	cr_assert_null(strstr(udg_loop_features_string(loop), "RECV_INC"));
+	cr_assert_not(udg_loop_features(loop) & UDG_FEAT_GRO);
+
+	struct sizes z = { 0 };
+	udg_socket_options so;
+	udg_socket_options_init(&so, UDG_UDP4);
+	so.on_message = on_sized;
+	so.user = &z;
+	udg_socket *rx;
+	cr_assert_eq(udg_socket_new(loop, &so, &rx), 0);
+	cr_assert_eq(udg_socket_bind(rx, 0, "127.0.0.1", NULL, NULL), 0);
+	cr_assert_geq(udg_loop_run(loop, UDG_RUN_NOWAIT), 0);
+	udg_address a;
+	cr_assert_eq(udg_socket_address(rx, &a), 0);
+	int fd = raw_socket(NULL);
+	static char big[3000];
+	raw_send(fd, a.port, big, sizeof(big));
+	raw_send(fd, a.port, "tiny", 4);
+	double deadline = now_s() + 5;
+	while (z.n < 2 && now_s() < deadline)
+		cr_assert_geq(udg_loop_run(loop, UDG_RUN_NOWAIT), 0);
+	cr_assert_eq(z.n, 2);
+	cr_assert(z.truncated[0]);
+	cr_assert_eq(z.size[0], 3000, "the true size is reported");
+	cr_assert_eq(z.len[0], 2048 - 44, "a default fixed buffer's payload room");
+	cr_assert_not(z.truncated[1]);
+	cr_assert_eq(z.len[1], 4);
+	udg_loop_stats st;
+	udg_loop_stats_get(loop, &st);
+	cr_assert_eq(st.recv_truncated, 1);
+	close(fd);
+	udg_socket *socks[] = { rx };
+	close_all_and_finish(loop, socks, 1);
+}
+
 #define FAULT_RECV_EBADF 8u /* UDG__FAULT_RECV_EBADF */
 
 struct broken {

@@ -195,9 +195,10 @@ UDG__HIDDEN int udg__backend_create(udg_loop *loop);
 /* Fault hooks, compiled only with -Dfault_injection=true (test builds). */
 #ifdef UDG_FAULT_INJECTION
 enum udg__fault {
-	UDG__FAULT_RING_SETUP_EPERM = 1, /* io_uring_setup refused */
-	UDG__FAULT_SUBMIT_EBUSY = 4,     /* the next SQ-full flush is refused once */
-	UDG__FAULT_RECV_EBADF = 8,       /* receive arms use a bad fd (a persistent error) */
+	UDG__FAULT_RING_SETUP_EPERM = 1,   /* io_uring_setup refused */
+	UDG__FAULT_BUFRING_INC_EINVAL = 2, /* an incremental buffer ring refused (before 6.12) */
+	UDG__FAULT_SUBMIT_EBUSY = 4,       /* the next SQ-full flush is refused once */
+	UDG__FAULT_RECV_EBADF = 8,         /* receive arms use a bad fd (a persistent error) */
 };
 extern UDG__HIDDEN unsigned udg__faults;
 #define UDG__FAULT(f) (udg__faults & (f))

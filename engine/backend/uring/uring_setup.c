@@ -119,6 +119,8 @@ static int bufring_register(struct udg__uring *u, void *mem, bool inc)
 	};
 	if (inc) {
 		uint32_t min_left = UDG__RX_RECORD_MAX;
+		if (UDG__FAULT(UDG__FAULT_BUFRING_INC_EINVAL))
+			return -EINVAL; /* test builds: a kernel that does not know the flag */
 		reg.pad = IOU_PBUF_RING_INC;
 		memcpy(&reg.resv[0], &min_left, sizeof(min_left));
 	}
