@@ -72,6 +72,7 @@ struct un_state {
 	bool in_run;       /* inside udg_loop_run: a nested run would fail with -EBUSY */
 	bool dirty;        /* work was queued into udg since the last run */
 	bool want_wake;    /* sendBatch stopped at full send slots: call JS after the next run */
+	uint32_t run_msgs; /* datagrams the current pump's last run delivered */
 	int in_js;         /* > 0 inside an addon call made from JS */
 
 	napi_ref on_batch; /* JS receiver of batches */

@@ -12,10 +12,13 @@
 #include <netinet/in.h>
 #include "addon.h"
 
-/* NOWAIT runs made per wakeup while udg still has ready work (timeout 0): sends queued by
- * callbacks of one run are submitted by the next. Bounded so a busy socket cannot starve
- * Node's other handles; the zero timer picks up what is left. */
-#define UN_RUNS_PER_WAKEUP 4
+/* NOWAIT runs made per wakeup while udg still has ready work (timeout 0) or the last run
+ * delivered datagrams: sends queued by callbacks of one run are submitted by the next, and
+ * datagrams that arrived while JS handled a batch are taken without another turn of Node's
+ * loop (an epoll_pwait and Node's per-iteration work, which cost more than the run that finds
+ * nothing). Bounded so a busy socket cannot starve Node's other handles; the zero timer or the
+ * poll handle picks up what is left. */
+#define UN_RUNS_PER_WAKEUP 8
 
 static void pump(struct un_state *st);
 
@@ -118,11 +121,12 @@ static void pump(struct un_state *st)
 		return;
 	for (int i = 0; i < UN_RUNS_PER_WAKEUP; i++) {
 		st->dirty = false;
+		st->run_msgs = 0;
 		st->in_run = true;
 		udg_loop_run(st->loop, UDG_RUN_NOWAIT);
 		st->in_run = false;
 		un_flush(st);
-		if (!st->dirty && udg_loop_timeout_ns(st->loop) != 0)
+		if (!st->dirty && st->run_msgs == 0 && udg_loop_timeout_ns(st->loop) != 0)
 			break;
 	}
 	if (st->handles_live)
@@ -239,6 +243,7 @@ void un_on_message(udg_socket *s, const void *data, size_t len, const udg_rinfo 
 		return; /* no memory for a pool: the datagram is dropped, as the kernel would */
 	int32_t src = src_id(st, rinfo);
 	int32_t *r = un_row(st, UN_MSG, us->id);
+	st->run_msgs++;
 	if (len)
 		memcpy(st->pool + st->pool_used, data, len);
 	r[2] = (int32_t)st->pool_used;
