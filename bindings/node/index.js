@@ -88,6 +88,8 @@ let qCount = 0;
 let qPieceCount = 0;
 let lastBuf = null; // the ArrayBuffer of the last piece queued, and its entry
 let lastEntry = -1;
+let lastView = null; // the last piece queued, and its offset in lastBuf's entry
+let lastOffset = 0;
 let flushScheduled = false;
 let reqSeq = 0;
 const pendingSends = new Map(); // req id -> { sock, cb, list, address, port }
@@ -127,10 +129,18 @@ function growPieces(need) {
   qPieces = pieces;
 }
 
-// One piece (a Uint8Array) at the end of qPieces.
+// One piece (a Uint8Array) at the end of qPieces. A send loop often sends the same view again:
+// its buffer is then not looked up (a typed array's .buffer is a call into V8's runtime).
 function pushPiece(v) {
   const o = qPieceCount * PIECE;
   if (o + PIECE > qPieces.length) growPieces(o + PIECE);
+  qPieceCount++;
+  if (v === lastView) {
+    qPieces[o] = lastEntry;
+    qPieces[o + 1] = lastOffset;
+    qPieces[o + 2] = v.byteLength;
+    return;
+  }
   const ab = v.buffer;
   let off = v.byteOffset;
   if (ab !== lastBuf) {
@@ -145,10 +155,11 @@ function pushPiece(v) {
       off = 0;
     }
   }
+  lastView = v;
+  lastOffset = off;
   qPieces[o] = lastEntry;
   qPieces[o + 1] = off;
   qPieces[o + 2] = v.byteLength;
-  qPieceCount++;
 }
 
 function queueHead(sock, state, dst, port, npieces, bytes, reqId) {
@@ -174,11 +185,12 @@ function queueSend(sock, dst, port, list, bytes, reqId) {
 
 function resetQueue() {
   qBufs = [];
-  qSockets = [];
+  qSockets.fill(undefined, 0, qCount);
   qCount = 0;
   qPieceCount = 0;
   lastBuf = null;
   lastEntry = -1;
+  lastView = null;
 }
 
 function flushSends() {
@@ -236,6 +248,7 @@ function renumberBuffers() {
   qBufs = bufs;
   lastBuf = null;
   lastEntry = -1;
+  lastView = null;
 }
 
 // close(): the socket's unconnected datagrams of this tick are dropped (their lookups, in
