@@ -304,7 +304,9 @@ function completeSend(reqId, status, bytes) {
 
 // ---- Batches from the addon -------------------------------------------------------------------
 
-const emitProto = EventEmitter.prototype.emit;
+// events' own emit(type, ...args), unless something (the domain module: emit(...args)) had
+// replaced it before this module loaded; only then may 'message' skip it.
+const emitProto = EventEmitter.prototype.emit.length === 1 ? EventEmitter.prototype.emit : null;
 
 function onBatch(n, pool, newAddrs, errs, reset) {
   if (reset) {
@@ -347,7 +349,8 @@ function message(sock, o, pool) {
   const rinfo = { address: srcText[src], family: srcFamily[src], port: rows[o + 4], size: len };
   const events = sock._events;
   const handler = events !== undefined ? events.message : undefined;
-  if (typeof handler === 'function' && sock.emit === emitProto && !state.capture) {
+  if (typeof handler === 'function' && sock.emit === emitProto && !state.capture &&
+      sock.domain == null) {
     handler.call(sock, buf, rinfo);
   } else {
     sock.emit('message', buf, rinfo);

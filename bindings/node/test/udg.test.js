@@ -389,3 +389,21 @@ test('connected sends of mixed buffers, more than the send slots, arrive whole a
   assert.strictEqual(r.status, 0, r.stderr);
   assert.strictEqual(r.stdout, 'ok 0\n');
 });
+
+test('with the domain module loaded, a message listener runs inside the socket\'s domain', () => {
+  const r = child(`
+    const domain = require('node:domain');
+    const d = domain.create();
+    d.on('error', (err) => { console.log('domain caught', err.message); process.exit(0); });
+    d.run(() => {
+      const server = dgram.createSocket('udp4');
+      server.on('message', () => { throw new Error('from listener'); });
+      server.bind(0, '127.0.0.1', () => {
+        const c = dgram.createSocket('udp4');
+        c.send('x', server.address().port, '127.0.0.1');
+      });
+    });
+  `);
+  assert.strictEqual(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^domain caught from listener/);
+});
