@@ -319,9 +319,9 @@ static napi_value error_records(struct un_state *st)
 }
 
 /* Hand the rows to JS: onBatch(nrows, pool, newAddresses, errors, resetAddresses), the last
- * three null/false when there are none. From a
- * libuv callback this is a make_callback (Node then runs the nextTick queue and microtasks);
- * from inside an addon call JS made it is a plain call. */
+ * three null/false when there are none. From a libuv callback this is a make_callback (Node then
+ * runs the nextTick queue and microtasks); from inside an addon call JS made it is a plain
+ * call. */
 void un_flush(struct un_state *st)
 {
 	napi_env env = st->env;

@@ -497,15 +497,18 @@ static napi_value m_send_batch(napi_env env, napi_callback_info info)
 		}
 		for (size_t j = 0; j < np; j++, k++) {
 			const double *p = pieces + k * UN_PIECE;
-			uint32_t e = (uint32_t)p[0];
 			double off = p[1], len = p[2];
-			if (e >= nents || off < 0 || len < 0 ||
-			    off + len > (double)st->ents[e].len) {
+			/* Written as "not inside" so that a NaN fails too. */
+			if (!(p[0] >= 0 && p[0] < (double)nents && off >= 0 && len >= 0)) {
 				r = UDG_ERR_BUFFER_OUT_OF_BOUNDS;
 				continue;
 			}
-			bufs[j] = (udg_buf){ .base = st->ents[e].base + (size_t)off,
-					     .len = (size_t)len };
+			const struct un_ent *e = &st->ents[(uint32_t)p[0]];
+			if (!(off + len <= (double)e->len)) {
+				r = UDG_ERR_BUFFER_OUT_OF_BOUNDS;
+				continue;
+			}
+			bufs[j] = (udg_buf){ .base = e->base + (size_t)off, .len = (size_t)len };
 		}
 		if (r == 0)
 			r = send_one(st, m, bufs, np);

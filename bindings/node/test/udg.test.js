@@ -407,3 +407,23 @@ test('with the domain module loaded, a message listener runs inside the socket\'
   assert.strictEqual(r.status, 0, r.stderr);
   assert.match(r.stdout, /^domain caught from listener/);
 });
+
+test('a buffer detached before the tick\'s flush fails its send with EINVAL; the next one leaves', async () => {
+  const server = await bound();
+  const client = await bound();
+  const port = server.address().port;
+  const ab = new ArrayBuffer(32);
+  const result = new Promise((resolve) => {
+    client.send(new Uint8Array(ab, 8, 8), port, '127.0.0.1', (err) => resolve(err));
+  });
+  structuredClone(ab, { transfer: [ab] }); // detaches ab: its memory is no longer ours to read
+  assert.strictEqual(ab.byteLength, 0);
+  client.send('after', port, '127.0.0.1');
+  const err = await result;
+  assert.strictEqual(err.code, 'EINVAL');
+  assert.strictEqual(err.syscall, 'send');
+  const [msg] = await once(server, 'message');
+  assert.strictEqual(msg.toString(), 'after');
+  client.close();
+  server.close();
+});
