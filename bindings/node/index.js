@@ -69,13 +69,27 @@ function toErrno(code) {
 }
 
 // ---- Send queue: filled during a tick, handed to the addon by one nextTick flush ------------
+//
+// Per datagram, META cells of qMeta: [C socket id, destination id or -1 (connected), port,
+// pieces, callback id (0: none), result (written by the addon)]. Per piece, PIECE cells of
+// qPieces: [entry, byteOffset, byteLength], entry indexing qBufs, the distinct ArrayBuffers of
+// the queued pieces: the addon looks each buffer up once per flush, not each piece.
 
-let qMeta = new Int32Array(5 * 1024);
-let qPieces = [];
+const META = 6;
+const PIECE = 3;
+const SENDV_MAX = 64; // UDG_SENDV_MAX: longer lists are joined into one piece first
+
+let qMeta = new Int32Array(META * 1024);
+let qPieces = new Float64Array(PIECE * 1024);
+let qBytes = new Float64Array(1024);
+let qBufs = [];
 let qSockets = []; // Socket per queued datagram, for the queue counters
-let qBytes = [];
-let qPiecesPer = []; // pieces per queued datagram (sendBatch overwrites them in qMeta)
 let qCount = 0;
+let qPieceCount = 0;
+let lastBuf = null; // the ArrayBuffer of the last piece queued, and its entry
+let lastEntry = -1;
+let lastView = null; // the last piece queued, and its offset in lastBuf's entry
+let lastOffset = 0;
 let flushScheduled = false;
 let reqSeq = 0;
 const pendingSends = new Map(); // req id -> { sock, cb, list, address, port }
@@ -98,49 +112,104 @@ function scheduleFlush() {
   process.nextTick(flushSends);
 }
 
-function queueSend(sock, dst, port, list, bytes, reqId) {
-  if (qCount * 5 + 5 > qMeta.length) {
-    const grown = new Int32Array(qMeta.length * 2);
-    grown.set(qMeta);
-    qMeta = grown;
+function growMeta() {
+  const meta = new Int32Array(qMeta.length * 2);
+  meta.set(qMeta);
+  qMeta = meta;
+  const bytes = new Float64Array(qBytes.length * 2);
+  bytes.set(qBytes);
+  qBytes = bytes;
+}
+
+function growPieces(need) {
+  let len = qPieces.length * 2;
+  while (len < need) len *= 2;
+  const pieces = new Float64Array(len);
+  pieces.set(qPieces);
+  qPieces = pieces;
+}
+
+// One piece (a Uint8Array) at the end of qPieces. A send loop often sends the same view again:
+// its buffer is then not looked up (a typed array's .buffer is a call into V8's runtime).
+function pushPiece(v) {
+  const o = qPieceCount * PIECE;
+  if (o + PIECE > qPieces.length) growPieces(o + PIECE);
+  qPieceCount++;
+  if (v === lastView) {
+    qPieces[o] = lastEntry;
+    qPieces[o + 1] = lastOffset;
+    qPieces[o + 2] = v.byteLength;
+    return;
   }
-  const o = qCount * 5;
-  qMeta[o] = sock[kState].id;
+  const ab = v.buffer;
+  let off = v.byteOffset;
+  if (ab !== lastBuf) {
+    lastEntry = qBufs.length;
+    if (ab instanceof ArrayBuffer) {
+      lastBuf = ab;
+      qBufs.push(ab);
+    } else {
+      // A SharedArrayBuffer (or another realm's buffer): the view goes down itself.
+      lastBuf = null;
+      qBufs.push(v);
+      off = 0;
+    }
+  }
+  lastView = v;
+  lastOffset = off;
+  qPieces[o] = lastEntry;
+  qPieces[o + 1] = off;
+  qPieces[o + 2] = v.byteLength;
+}
+
+function queueHead(sock, state, dst, port, npieces, bytes, reqId) {
+  if ((qCount + 1) * META > qMeta.length) growMeta();
+  const o = qCount * META;
+  qMeta[o] = state.id;
   qMeta[o + 1] = dst;
   qMeta[o + 2] = port;
-  qMeta[o + 3] = list.length;
+  qMeta[o + 3] = npieces;
   qMeta[o + 4] = reqId;
-  for (let i = 0; i < list.length; i++) qPieces.push(list[i]);
-  qSockets[qCount] = sock;
   qBytes[qCount] = bytes;
-  qPiecesPer[qCount] = list.length;
+  qSockets[qCount] = sock;
   qCount++;
-  sock[kState].qBytes += bytes;
-  sock[kState].qCount++;
+  state.qBytes += bytes;
+  state.qCount++;
   scheduleFlush();
+}
+
+function queueSend(sock, dst, port, list, bytes, reqId) {
+  for (let i = 0; i < list.length; i++) pushPiece(list[i]);
+  queueHead(sock, sock[kState], dst, port, list.length, bytes, reqId);
+}
+
+function resetQueue() {
+  qBufs = [];
+  qSockets.fill(undefined, 0, qCount);
+  qCount = 0;
+  qPieceCount = 0;
+  lastBuf = null;
+  lastEntry = -1;
+  lastView = null;
 }
 
 function flushSends() {
   flushScheduled = false;
   if (qCount === 0) return;
   const n = qCount;
-  const taken = addon.sendBatch(n, qMeta, qPieces);
+  const taken = addon.sendBatch(n, qMeta, qPieces, qBufs);
   let piecesTaken = 0;
   for (let i = 0; i < taken; i++) {
-    const o = i * 5;
-    const status = qMeta[o + 3];
-    const sock = qSockets[i];
-    sock[kState].qBytes -= qBytes[i];
-    sock[kState].qCount--;
+    const o = i * META;
+    const state = qSockets[i][kState];
+    state.qBytes -= qBytes[i];
+    state.qCount--;
+    piecesTaken += qMeta[o + 3];
+    const status = qMeta[o + 5];
     if (status < 0 && qMeta[o + 4]) failSend(qMeta[o + 4], status);
   }
-  for (let i = 0; i < taken; i++) piecesTaken += qPiecesPer[i];
   if (taken === n) {
-    qPieces = [];
-    qSockets = [];
-    qBytes = [];
-    qPiecesPer = [];
-    qCount = 0;
+    resetQueue();
     if (destIds.size > DEST_LIMIT) {
       destIds.clear();
       addon.clearAddrs();
@@ -149,41 +218,68 @@ function flushSends() {
   }
   // The loop's send slots are full: keep the rest, in order; the addon calls onBatch when
   // completions free slots, and the flush is retried from there.
-  qMeta.copyWithin(0, taken * 5, n * 5);
-  qPieces = qPieces.slice(piecesTaken);
-  qSockets = qSockets.slice(taken);
-  qBytes = qBytes.slice(taken);
-  qPiecesPer = qPiecesPer.slice(taken);
-  qCount = n - taken;
+  compactQueue(taken, piecesTaken);
 }
 
+// Drop the first `datagrams` queued datagrams (`pieces` pieces), renumbering the buffer
+// entries the rest still use.
+function compactQueue(datagrams, pieces) {
+  qMeta.copyWithin(0, datagrams * META, qCount * META);
+  qBytes.copyWithin(0, datagrams, qCount);
+  qSockets = qSockets.slice(datagrams, qCount);
+  qCount -= datagrams;
+  qPieces.copyWithin(0, pieces * PIECE, qPieceCount * PIECE);
+  qPieceCount -= pieces;
+  renumberBuffers();
+}
 
+function renumberBuffers() {
+  const map = new Int32Array(qBufs.length).fill(-1);
+  const bufs = [];
+  for (let i = 0; i < qPieceCount; i++) {
+    const o = i * PIECE;
+    const e = qPieces[o];
+    if (map[e] < 0) {
+      map[e] = bufs.length;
+      bufs.push(qBufs[e]);
+    }
+    qPieces[o] = map[e];
+  }
+  qBufs = bufs;
+  lastBuf = null;
+  lastEntry = -1;
+  lastView = null;
+}
+
+// close(): the socket's unconnected datagrams of this tick are dropped (their lookups, in
+// node:dgram's terms, have not finished).
 function dropUnconnected(sock) {
   let w = 0;
   let rp = 0;
-  const pieces = [];
+  let wp = 0;
   for (let i = 0; i < qCount; i++) {
-    const o = i * 5;
-    const np = qPiecesPer[i];
+    const o = i * META;
+    const np = qMeta[o + 3];
     if (qSockets[i] === sock && qMeta[o + 1] !== -1) {
       sock[kState].qBytes -= qBytes[i];
       sock[kState].qCount--;
       if (qMeta[o + 4] && pendingSends.delete(qMeta[o + 4])) hold(-1);
     } else {
       if (w !== i) {
-        qMeta.copyWithin(w * 5, o, o + 5);
+        qMeta.copyWithin(w * META, o, o + META);
         qSockets[w] = qSockets[i];
         qBytes[w] = qBytes[i];
-        qPiecesPer[w] = np;
       }
-      for (let j = 0; j < np; j++) pieces.push(qPieces[rp + j]);
+      if (wp !== rp) qPieces.copyWithin(wp * PIECE, rp * PIECE, (rp + np) * PIECE);
+      wp += np;
       w++;
     }
     rp += np;
   }
-  qPieces = pieces;
-  qSockets.length = qBytes.length = qPiecesPer.length = w;
+  qSockets.length = w;
   qCount = w;
+  qPieceCount = wp;
+  renumberBuffers();
 }
 
 function failSend(reqId, status) {
@@ -208,21 +304,30 @@ function completeSend(reqId, status, bytes) {
 
 // ---- Batches from the addon -------------------------------------------------------------------
 
-function onBatch(n, payload, newAddrs, errs, reset) {
+// events' own emit(type, ...args), unless something (the domain module: emit(...args)) had
+// replaced it before this module loaded; only then may 'message' skip it.
+const emitProto = EventEmitter.prototype.emit.length === 1 ? EventEmitter.prototype.emit : null;
+
+function onBatch(n, pool, newAddrs, errs, reset) {
   if (reset) {
     srcText.length = 0;
     srcFamily.length = 0;
   }
-  for (let i = 0; i < newAddrs.length; i += 2) {
-    const text = newAddrs[i + 1];
-    srcText[newAddrs[i]] = text;
-    srcFamily[newAddrs[i]] = text.includes(':') ? 'IPv6' : 'IPv4';
+  if (newAddrs !== null) {
+    for (let i = 0; i < newAddrs.length; i += 2) {
+      const text = newAddrs[i + 1];
+      srcText[newAddrs[i]] = text;
+      srcFamily[newAddrs[i]] = text.includes(':') ? 'IPv6' : 'IPv4';
+    }
   }
   let thrown;
   for (let i = 0; i < n; i++) {
     const o = i * ROW;
     try {
-      deliver(rows[o], sockets[rows[o + 1]], o, payload, errs);
+      const sock = sockets[rows[o + 1]];
+      if (sock === undefined) continue;
+      if (rows[o] === K_MSG) message(sock, o, pool);
+      else deliver(rows[o], sock, o, errs);
     } catch (err) {
       if (thrown === undefined) thrown = err;
       else process.nextTick(() => { throw err; });
@@ -232,23 +337,28 @@ function onBatch(n, payload, newAddrs, errs, reset) {
   if (thrown !== undefined) throw thrown;
 }
 
-function deliver(kind, sock, o, payload, errs) {
-  if (sock === undefined) return;
+// A datagram: a view of the addon's receive pool (never written again, so a kept message stays
+// intact) and its rinfo. With one 'message' listener and emit() not replaced, the listener is
+// called as emit() would call it, without emit()'s argument list.
+function message(sock, o, pool) {
   const state = sock[kState];
+  if (!state.receiving) return;
+  const len = rows[o + 3];
+  const src = rows[o + 5];
+  const buf = Buffer.from(pool, rows[o + 2], len);
+  const rinfo = { address: srcText[src], family: srcFamily[src], port: rows[o + 4], size: len };
+  const events = sock._events;
+  const handler = events !== undefined ? events.message : undefined;
+  if (typeof handler === 'function' && sock.emit === emitProto && !state.capture &&
+      sock.domain == null) {
+    handler.call(sock, buf, rinfo);
+  } else {
+    sock.emit('message', buf, rinfo);
+  }
+}
+
+function deliver(kind, sock, o, errs) {
   switch (kind) {
-    case K_MSG: {
-      if (!state.receiving) return;
-      const off = rows[o + 2];
-      const len = rows[o + 3];
-      const src = rows[o + 5];
-      // A view of this batch's Buffer: each batch is a fresh copy, so a kept message is never
-      // overwritten by a later one.
-      const buf = len === 0 ? Buffer.alloc(0)
-        : Buffer.from(payload.buffer, payload.byteOffset + off, len);
-      sock.emit('message', buf,
-        { address: srcText[src], family: srcFamily[src], port: rows[o + 4], size: len });
-      return;
-    }
     case K_SEND:
       completeSend(rows[o + 2], rows[o + 3], rows[o + 4]);
       return;
@@ -259,7 +369,7 @@ function deliver(kind, sock, o, payload, errs) {
       onConnect(sock, rows[o + 2]);
       return;
     case K_CLOSED:
-      sockets[state.id] = undefined;
+      sockets[sock[kState].id] = undefined;
       return;
     case K_ERROR: {
       const [syscall, address, port] = errs[rows[o + 3]];
@@ -322,6 +432,9 @@ function Socket(type, listener) {
     connectPort: 0,
     connectAddress: '',
     connectCb: undefined,
+    // EventEmitter's captureRejections as this socket was made with it (emit() then handles
+    // a listener's rejected promise, so 'message' goes through emit()).
+    capture: EventEmitter.captureRejections === true,
   };
   if (options?.signal !== undefined) watchSignal(this, options.signal);
 }
@@ -592,8 +705,28 @@ function sliceBuffer(buffer, offset, length) {
 }
 
 Socket.prototype.send = function(buffer, offset, length, port, address, callback) {
-  let list;
   const state = this[kState];
+  // The calls a send loop makes, send(buf[, cb]) connected and send(buf, port, address[, cb])
+  // to a literal already known, on an open bound socket: the checks below in one pass, and the
+  // datagram queued without a list.
+  if (buffer instanceof Uint8Array && state.bindState === BOUND && state.open) {
+    if (state.connectState === CONNECTED) {
+      if (length === undefined && port === undefined && address === undefined &&
+          (offset === undefined || typeof offset === 'function')) {
+        sendOne(this, state, -1, undefined, buffer, undefined, offset);
+        return;
+      }
+    } else if (typeof offset === 'number' && typeof length === 'string' &&
+               address === undefined && (port === undefined || typeof port === 'function') &&
+               offset === (offset & 0xFFFF) && offset !== 0 && state.defaultLookup) {
+      const id = destIds.get(length);
+      if (id !== undefined) {
+        sendOne(this, state, id, offset, buffer, length, port);
+        return;
+      }
+    }
+  }
+  let list;
   const connected = state.connectState === CONNECTED;
   if (!connected) {
     if (address || (port && typeof port !== 'function')) {
@@ -636,6 +769,8 @@ Socket.prototype.send = function(buffer, offset, length, port, address, callback
   healthCheck(this);
   if (state.bindState === UNBOUND) this.bind({ port: 0, exclusive: true }, null);
   if (list.length === 0) list.push(Buffer.alloc(0));
+  // udg takes at most SENDV_MAX pieces per datagram; node:dgram sends any number as one.
+  if (list.length > SENDV_MAX) list = [Buffer.concat(list)];
   if (state.bindState !== BOUND) {
     enqueue(this, this.send.bind(this, list, port, address, callback));
     return;
@@ -663,6 +798,18 @@ Socket.prototype.send = function(buffer, offset, length, port, address, callback
     doSend(this, destId(ip), list, address, port, callback);
   });
 };
+
+// send()'s fast path: one view, checked; the callback, if a function, gets the result.
+function sendOne(sock, state, dst, port, buf, address, callback) {
+  let reqId = 0;
+  if (typeof callback === 'function') {
+    reqId = (reqSeq = (reqSeq + 1) | 0) || (reqSeq = 1);
+    pendingSends.set(reqId, { cb: callback, list: buf, address, port });
+    hold(1);
+  }
+  pushPiece(buf);
+  queueHead(sock, state, dst, dst === -1 ? 0 : port, 1, buf.byteLength, reqId);
+}
 
 function doSend(sock, dst, list, address, port, callback) {
   let bytes = 0;

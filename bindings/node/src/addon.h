@@ -14,7 +14,7 @@
 /* One row of the batch per event, UN_ROW int32 cells (JS reads the same layout, index.js). */
 #define UN_ROW 8
 enum un_kind {
-	UN_MSG = 1,       /* sock, offset, len, port, src id, size */
+	UN_MSG = 1,       /* sock, offset in the pool, len, port, src id, size */
 	UN_SEND = 2,      /* sock, req id, status, bytes */
 	UN_LISTENING = 3, /* sock */
 	UN_CLOSED = 4,    /* sock: the C socket is gone (its close completed) */
@@ -22,9 +22,11 @@ enum un_kind {
 	UN_ERROR = 6,     /* sock, code, error record index */
 };
 
-/* Payload bytes per batch before an early flush: 1 MiB holds 16 full-size 64 KiB datagrams or
- * 16384 of 64 bytes; the JS Buffer made from it is the only allocation per batch. */
-#define UN_ARENA_BYTES (1u << 20)
+/* Received payloads are copied once, into a pool ArrayBuffer shared with JS: each message is a
+ * view of it (offset and length in its row), so the allocation is one per pool, not per batch or
+ * per datagram. A pool is never written twice: when the next payload does not fit, the batch is
+ * flushed and a fresh pool replaces it; the old one lives as long as JS keeps a view of it. */
+#define UN_POOL_BYTES (256u << 10)
 /* Source addresses remembered (formatted once); the table restarts when half full. */
 #define UN_SRC_SLOTS 4096
 /* Error events queued in one batch (they are rare; more are folded into the last one). */
@@ -46,6 +48,11 @@ struct un_dst {
 	socklen_t len;
 };
 
+struct un_ent {
+	uint8_t *base;
+	size_t len;
+};
+
 struct un_err {
 	char syscall[24];
 	char address[UDG_ADDRSTRLEN];
@@ -65,6 +72,7 @@ struct un_state {
 	bool in_run;       /* inside udg_loop_run: a nested run would fail with -EBUSY */
 	bool dirty;        /* work was queued into udg since the last run */
 	bool want_wake;    /* sendBatch stopped at full send slots: call JS after the next run */
+	uint32_t run_msgs; /* datagrams the current pump's last run delivered */
 	int in_js;         /* > 0 inside an addon call made from JS */
 
 	napi_ref on_batch; /* JS receiver of batches */
@@ -73,8 +81,12 @@ struct un_state {
 	napi_ref resource;
 	int32_t *rows;
 	uint32_t row_cap, nrows;
-	uint8_t *arena;
-	uint32_t arena_used;
+	napi_ref pool_ref; /* the current pool ArrayBuffer (NULL until the first datagram) */
+	uint8_t *pool;
+	uint32_t pool_used, pool_cap;
+
+	struct un_ent *ents; /* sendBatch: the distinct buffers of one call, resolved once each */
+	uint32_t ents_cap;
 
 	struct un_src *src; /* open-addressed table of source addresses */
 	uint32_t src_used;

@@ -3,18 +3,22 @@
  *
  * uv_poll watches udg_loop_fd(); a uv_timer is kept at udg_loop_timeout_ns(); a uv_check runs
  * the loop after each libuv iteration in which JS queued sends. The message callback copies
- * payloads into one arena and writes rows into an Int32Array JS shares; un_flush() turns the
- * arena into one Buffer and calls JS. Nothing here allocates per datagram.
+ * payloads into a pool ArrayBuffer JS shares and writes rows into an Int32Array JS shares;
+ * un_flush() calls JS, which makes each message a view of the pool. Nothing here allocates per
+ * datagram or per batch: one ArrayBuffer per UN_POOL_BYTES of payload.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
 #include "addon.h"
 
-/* NOWAIT runs made per wakeup while udg still has ready work (timeout 0): sends queued by
- * callbacks of one run are submitted by the next. Bounded so a busy socket cannot starve
- * Node's other handles; the zero timer picks up what is left. */
-#define UN_RUNS_PER_WAKEUP 4
+/* NOWAIT runs made per wakeup while udg still has ready work (timeout 0) or the last run
+ * delivered datagrams: sends queued by callbacks of one run are submitted by the next, and
+ * datagrams that arrived while JS handled a batch are taken without another turn of Node's
+ * loop (an epoll_pwait and Node's per-iteration work, which cost more than the run that finds
+ * nothing). Bounded so a busy socket cannot starve Node's other handles; the zero timer or the
+ * poll handle picks up what is left. */
+#define UN_RUNS_PER_WAKEUP 8
 
 static void pump(struct un_state *st);
 
@@ -117,11 +121,12 @@ static void pump(struct un_state *st)
 		return;
 	for (int i = 0; i < UN_RUNS_PER_WAKEUP; i++) {
 		st->dirty = false;
+		st->run_msgs = 0;
 		st->in_run = true;
 		udg_loop_run(st->loop, UDG_RUN_NOWAIT);
 		st->in_run = false;
 		un_flush(st);
-		if (!st->dirty && udg_loop_timeout_ns(st->loop) != 0)
+		if (!st->dirty && st->run_msgs == 0 && udg_loop_timeout_ns(st->loop) != 0)
 			break;
 	}
 	if (st->handles_live)
@@ -199,23 +204,54 @@ static int32_t src_id(struct un_state *st, const udg_rinfo *ri)
 	return (int32_t)i;
 }
 
+/* Room for len more payload bytes in the pool. A full pool is replaced, after the rows that
+ * point into it have been flushed (each batch refers to one pool only). */
+static bool pool_room(struct un_state *st, size_t len)
+{
+	napi_env env = st->env;
+	napi_handle_scope scope;
+	napi_value ab;
+	void *data = NULL;
+
+	if (st->pool && st->pool_used + len <= st->pool_cap)
+		return true;
+	un_flush(st);
+	if (st->pool_ref) {
+		napi_delete_reference(env, st->pool_ref);
+		st->pool_ref = NULL;
+		st->pool = NULL;
+	}
+	napi_open_handle_scope(env, &scope);
+	napi_status s = napi_create_arraybuffer(env, st->pool_cap, &data, &ab);
+	if (s == napi_ok)
+		s = napi_create_reference(env, ab, 1, &st->pool_ref);
+	napi_close_handle_scope(env, scope);
+	if (s != napi_ok)
+		return false;
+	st->pool = data;
+	st->pool_used = 0;
+	return len <= st->pool_cap;
+}
+
 void un_on_message(udg_socket *s, const void *data, size_t len, const udg_rinfo *rinfo, void *user)
 {
 	struct un_sock *us = user;
 	struct un_state *st = us->st;
 
 	(void)s;
-	if (st->arena_used + len > UN_ARENA_BYTES)
-		un_flush(st);
+	if (!pool_room(st, len))
+		return; /* no memory for a pool: the datagram is dropped, as the kernel would */
 	int32_t src = src_id(st, rinfo);
 	int32_t *r = un_row(st, UN_MSG, us->id);
-	memcpy(st->arena + st->arena_used, data, len);
-	r[2] = (int32_t)st->arena_used;
+	st->run_msgs++;
+	if (len)
+		memcpy(st->pool + st->pool_used, data, len);
+	r[2] = (int32_t)st->pool_used;
 	r[3] = (int32_t)len;
 	r[4] = rinfo->port;
 	r[5] = src;
 	r[6] = (int32_t)rinfo->size;
-	st->arena_used += (uint32_t)len;
+	st->pool_used += (uint32_t)len;
 }
 
 /* The text of a cached source address (formatted with its scope, as rinfo.address shows it). */
@@ -242,6 +278,10 @@ static napi_value new_addresses(struct un_state *st)
 	napi_env env = st->env;
 	napi_value arr, v;
 
+	if (st->src_new_n == 0) {
+		napi_get_null(env, &arr);
+		return arr;
+	}
 	napi_create_array_with_length(env, st->src_new_n * 2, &arr);
 	for (uint32_t i = 0; i < st->src_new_n; i++) {
 		napi_create_int32(env, st->src_new[i], &v);
@@ -256,6 +296,10 @@ static napi_value error_records(struct un_state *st)
 	napi_env env = st->env;
 	napi_value arr, rec, v;
 
+	if (st->nerrs == 0) {
+		napi_get_null(env, &arr);
+		return arr;
+	}
 	napi_create_array_with_length(env, st->nerrs, &arr);
 	for (uint32_t i = 0; i < st->nerrs; i++) {
 		const struct un_err *e = &st->errs[i];
@@ -274,9 +318,10 @@ static napi_value error_records(struct un_state *st)
 	return arr;
 }
 
-/* Hand the rows to JS: onBatch(nrows, payloads, newAddresses, errors, resetAddresses). From a
- * libuv callback this is a make_callback (Node then runs the nextTick queue and microtasks);
- * from inside an addon call JS made it is a plain call. */
+/* Hand the rows to JS: onBatch(nrows, pool, newAddresses, errors, resetAddresses), the last
+ * three null/false when there are none. From a libuv callback this is a make_callback (Node then
+ * runs the nextTick queue and microtasks); from inside an addon call JS made it is a plain
+ * call. */
 void un_flush(struct un_state *st)
 {
 	napi_env env = st->env;
@@ -288,13 +333,14 @@ void un_flush(struct un_state *st)
 	st->want_wake = false;
 	napi_open_handle_scope(env, &scope);
 	napi_create_uint32(env, st->nrows, &argv[0]);
-	napi_get_undefined(env, &argv[1]);
-	if (st->arena_used)
-		napi_create_buffer_copy(env, st->arena_used, st->arena, NULL, &argv[1]);
+	if (st->pool_ref)
+		napi_get_reference_value(env, st->pool_ref, &argv[1]);
+	else
+		napi_get_undefined(env, &argv[1]);
 	argv[2] = new_addresses(st);
 	argv[3] = error_records(st);
 	napi_get_boolean(env, st->src_reset, &argv[4]);
-	st->nrows = st->arena_used = st->src_new_n = st->nerrs = 0;
+	st->nrows = st->src_new_n = st->nerrs = 0;
 	st->src_reset = false;
 
 	napi_get_reference_value(env, st->on_batch, &fn);

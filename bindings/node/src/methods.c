@@ -15,9 +15,6 @@
 	struct un_state *st;                \
 	napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&st)
 
-/* Datagrams sent per handle scope in sendBatch (each piece costs one handle). */
-#define UN_SEND_SCOPE 64
-
 static int32_t arg_i32(napi_env env, napi_value v)
 {
 	int32_t x = 0;
@@ -394,8 +391,18 @@ static napi_value m_clear_addrs(napi_env env, napi_callback_info info)
 
 /* ---- sendBatch ---------------------------------------------------------------------------- */
 
-/* One datagram: meta = [sock, dst id or -1 (connected), port, pieces, req id (0: none)]. */
-static int send_one(struct un_state *st, int32_t *m, udg_buf *bufs, size_t n)
+/* Datagram descriptors in the meta Int32Array, UN_META cells each:
+ * [sock, dst id or -1 (connected), port, pieces, req id (0: none), result]. */
+#define UN_META 6
+/* Pieces in the Float64Array, 3 cells each: [entry, byte offset, byte length], where entry
+ * indexes the call's array of distinct buffers (an ArrayBuffer, or a view of a
+ * SharedArrayBuffer, whose offset the piece's already includes). */
+#define UN_PIECE 3
+/* Buffers resolved per handle scope. */
+#define UN_ENT_SCOPE 64
+
+/* One datagram of the batch to udg. */
+static int send_one(struct un_state *st, const int32_t *m, udg_buf *bufs, size_t n)
 {
 	struct un_sock *us = un_sock_get(st, m[0]);
 	udg_send_cb cb = m[4] ? on_send_done : NULL;
@@ -416,53 +423,101 @@ static int send_one(struct un_state *st, int32_t *m, udg_buf *bufs, size_t n)
 				   user);
 }
 
-static size_t gather(napi_env env, napi_value list, uint32_t *k, uint32_t n, udg_buf *bufs)
+/* The base and length of every distinct buffer of the call: one N-API lookup per buffer, not
+ * per piece. A detached buffer resolves to length 0, so its pieces fail the bounds check. */
+static bool resolve_entries(napi_env env, struct un_state *st, napi_value list)
 {
-	for (uint32_t j = 0; j < n && j < UDG_SENDV_MAX; j++) {
-		napi_value b;
-		napi_typedarray_type t;
-		size_t len = 0;
-		void *data = NULL;
-		napi_get_element(env, list, (*k)++, &b);
-		napi_get_typedarray_info(env, b, &t, &len, &data, NULL, NULL);
-		bufs[j] = (udg_buf){ .base = data, .len = len };
+	uint32_t n = 0;
+
+	napi_get_array_length(env, list, &n);
+	if (n > st->ents_cap) {
+		uint32_t cap = st->ents_cap ? st->ents_cap : 64;
+		while (cap < n)
+			cap *= 2;
+		struct un_ent *e = realloc(st->ents, cap * sizeof(*e));
+		if (!e)
+			return false;
+		st->ents = e;
+		st->ents_cap = cap;
 	}
-	return n < UDG_SENDV_MAX ? n : UDG_SENDV_MAX;
+	for (uint32_t i = 0; i < n;) {
+		napi_handle_scope scope;
+		napi_open_handle_scope(env, &scope);
+		for (uint32_t end = i + UN_ENT_SCOPE; i < n && i < end; i++) {
+			napi_value v;
+			void *data = NULL;
+			size_t len = 0;
+			napi_typedarray_type t;
+			napi_get_element(env, list, i, &v);
+			if (napi_get_arraybuffer_info(env, v, &data, &len) != napi_ok) {
+				size_t count = 0;
+				if (napi_get_typedarray_info(env, v, &t, &count, &data, NULL,
+							     NULL) == napi_ok)
+					len = count; /* JS passes Uint8Array views only */
+				else
+					data = NULL, len = 0;
+			}
+			st->ents[i] = (struct un_ent){ .base = data, .len = data ? len : 0 };
+		}
+		napi_close_handle_scope(env, scope);
+	}
+	return true;
 }
 
-/* sendBatch(n, meta Int32Array, pieces Array<Uint8Array>) -> datagrams taken. Each datagram's
- * synchronous result replaces its piece count in meta (0 or a negative code). It stops before
- * the first one refused with SEND_QUEUE_FULL: JS keeps that one and the rest for later. */
+/* sendBatch(n, meta Int32Array, pieces Float64Array, buffers Array) -> datagrams taken. Each
+ * datagram's synchronous result goes to its meta[5] (0 or a negative code). It stops before the
+ * first one refused with SEND_QUEUE_FULL: JS keeps that one and the rest for later. */
 static napi_value m_send_batch(napi_env env, napi_callback_info info)
 {
-	ARGS(3);
-	uint32_t n = (uint32_t)arg_i32(env, argv[0]), k = 0, i = 0;
+	ARGS(4);
+	uint32_t n = (uint32_t)arg_i32(env, argv[0]), i = 0;
 	int32_t *meta = NULL;
-	size_t meta_len = 0;
+	double *pieces = NULL;
+	size_t meta_len = 0, pieces_len = 0, k = 0;
+	uint32_t nents = 0;
 	napi_typedarray_type t;
 	udg_buf bufs[UDG_SENDV_MAX];
 
 	napi_get_typedarray_info(env, argv[1], &t, &meta_len, (void **)&meta, NULL, NULL);
-	if (meta_len < (size_t)n * 5)
+	napi_get_typedarray_info(env, argv[2], &t, &pieces_len, (void **)&pieces, NULL, NULL);
+	if (meta_len < (size_t)n * UN_META || !resolve_entries(env, st, argv[3]))
 		return num(env, 0);
+	napi_get_array_length(env, argv[3], &nents);
 	st->in_js++;
-	while (i < n) {
-		napi_handle_scope scope;
-		napi_open_handle_scope(env, &scope);
-		for (uint32_t end = i + UN_SEND_SCOPE; i < n && i < end; i++) {
-			int32_t *m = meta + (size_t)i * 5;
-			uint32_t k0 = k;
-			size_t pieces = gather(env, argv[2], &k, (uint32_t)m[3], bufs);
-			int r = send_one(st, m, bufs, pieces);
-			if (r == UDG_ERR_SEND_QUEUE_FULL) {
-				k = k0;
-				n = i;
-				st->want_wake = true;
-				break;
-			}
-			m[3] = r;
+	for (; i < n; i++) {
+		int32_t *m = meta + (size_t)i * UN_META;
+		size_t np = (size_t)m[3], k0 = k;
+		int r = 0;
+
+		/* JS joins lists of more than UDG_SENDV_MAX pieces into one before queueing. */
+		if (np > UDG_SENDV_MAX || (k + np) * UN_PIECE > pieces_len) {
+			m[5] = UDG_ERR_OUT_OF_RANGE;
+			k += np;
+			continue;
 		}
-		napi_close_handle_scope(env, scope);
+		for (size_t j = 0; j < np; j++, k++) {
+			const double *p = pieces + k * UN_PIECE;
+			double off = p[1], len = p[2];
+			/* Written as "not inside" so that a NaN fails too. */
+			if (!(p[0] >= 0 && p[0] < (double)nents && off >= 0 && len >= 0)) {
+				r = UDG_ERR_BUFFER_OUT_OF_BOUNDS;
+				continue;
+			}
+			const struct un_ent *e = &st->ents[(uint32_t)p[0]];
+			if (!(off + len <= (double)e->len)) {
+				r = UDG_ERR_BUFFER_OUT_OF_BOUNDS;
+				continue;
+			}
+			bufs[j] = (udg_buf){ .base = e->base + (size_t)off, .len = (size_t)len };
+		}
+		if (r == 0)
+			r = send_one(st, m, bufs, np);
+		if (r == UDG_ERR_SEND_QUEUE_FULL) {
+			k = k0;
+			st->want_wake = true;
+			break;
+		}
+		m[5] = r;
 	}
 	st->in_js--;
 	un_mark_dirty(st);
@@ -541,12 +596,12 @@ static napi_value m_init(napi_env env, napi_callback_info info)
 	napi_create_string_utf8(env, "udg", NAPI_AUTO_LENGTH, &name);
 	napi_async_init(env, res, name, &st->actx);
 	napi_get_uv_event_loop(env, (struct uv_loop_s **)&st->uv);
-	st->arena = malloc(UN_ARENA_BYTES);
 	st->src = calloc(UN_SRC_SLOTS, sizeof(*st->src));
 	st->src_new = calloc(UN_SRC_SLOTS, sizeof(*st->src_new));
-	if (!st->arena || !st->src || !st->src_new || st->row_cap == 0)
+	if (!st->src || !st->src_new || st->row_cap == 0)
 		return num(env, -ENOMEM);
 	loop_options(&o);
+	st->pool_cap = o.recv_buf_size > UN_POOL_BYTES ? o.recv_buf_size : UN_POOL_BYTES;
 	int r = udg_loop_new(&o, &st->loop);
 	if (r < 0)
 		return num(env, r);

@@ -228,3 +228,202 @@ test('bad arguments throw Node\'s error codes and change nothing', async () => {
   assert.throws(() => s.close(), { code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' });
   assert.throws(() => s.address(), { code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' });
 });
+
+// Collects `n` datagrams on `server` into an array, in arrival order.
+function collect(server, n) {
+  const got = [];
+  return new Promise((resolve) => {
+    server.on('message', (m, rinfo) => {
+      got.push([m, rinfo]);
+      if (got.length === n) resolve(got);
+    });
+  });
+}
+
+test('a list of more than 64 pieces goes as one whole datagram, and the next one is unharmed', async () => {
+  const server = await bound();
+  const client = await bound();
+  const port = server.address().port;
+  const pieces = [];
+  for (let i = 0; i < 100; i++) pieces.push(Buffer.from([i]));
+  const arrived = collect(server, 3);
+  const result = new Promise((resolve) => {
+    client.send(pieces, port, '127.0.0.1', (err, n) => resolve([err, n]));
+  });
+  client.send([Buffer.from('after'), Buffer.from('!')], port, '127.0.0.1');
+  client.send(Buffer.from('last'), port, '127.0.0.1');
+  const got = await arrived;
+  assert.deepStrictEqual(await result, [null, 100]);
+  assert.strictEqual(got[0][0].length, 100);
+  assert.ok(got[0][0].every((x, i) => x === i), 'the 100 pieces in order');
+  assert.strictEqual(got[1][0].toString(), 'after!');
+  assert.strictEqual(got[2][0].toString(), 'last');
+  client.close();
+  server.close();
+});
+
+test('pieces from many buffers, views with offsets and shared memory arrive as written', async () => {
+  const server = await bound();
+  const client = await bound();
+  const port = server.address().port;
+  const backing = Buffer.from('0123456789abcdef');
+  const shared = new Uint8Array(new SharedArrayBuffer(8));
+  shared.set([0x53, 0x41, 0x42, 0x21], 2); // "SAB!" at offset 2
+  const f32 = new Float32Array([1.5]);
+  const expect = [];
+  const arrived = collect(server, 7);
+  // Same ArrayBuffer several times in a row, then others, then the first again.
+  client.send([backing.subarray(2, 4), backing.subarray(10, 12)], port, '127.0.0.1');
+  expect.push('23ab');
+  client.send(new DataView(backing.buffer, backing.byteOffset + 5, 3), port, '127.0.0.1');
+  expect.push('567');
+  client.send(shared.subarray(2, 6), port, '127.0.0.1');
+  expect.push('SAB!');
+  client.send([Buffer.from('x'), shared.subarray(2, 3), backing.subarray(15)], port, '127.0.0.1');
+  expect.push('xSf');
+  client.send(f32, port, '127.0.0.1');
+  expect.push(Buffer.from(f32.buffer).toString('latin1'));
+  client.send('text', port, '127.0.0.1');
+  expect.push('text');
+  client.send(backing.subarray(0, 1), port, '127.0.0.1');
+  expect.push('0');
+  const got = await arrived;
+  assert.deepStrictEqual(got.map(([m]) => m.toString('latin1')), expect);
+  client.close();
+  server.close();
+});
+
+test('received messages are views that later batches and later pools never overwrite', async () => {
+  const server = await bound('udp4', '127.0.0.1', { recvBufferSize: 4 << 20 });
+  const client = await bound();
+  const port = server.address().port;
+  // 40 x 30000 bytes: several 256 KiB receive pools; each send waits for the one before.
+  const kept = [];
+  const done = new Promise((resolve) => {
+    server.on('message', (m) => {
+      kept.push(m);
+      if (kept.length === 40) resolve();
+      else client.send(Buffer.alloc(30000, kept.length), port, '127.0.0.1');
+    });
+  });
+  client.send(Buffer.alloc(30000, 0), port, '127.0.0.1');
+  await done;
+  for (let i = 0; i < 40; i++) {
+    assert.strictEqual(kept[i].length, 30000);
+    assert.ok(kept[i].every((x) => x === i), `datagram ${i} intact`);
+    assert.ok(Buffer.isBuffer(kept[i]));
+  }
+  client.close();
+  server.close();
+});
+
+test('an empty datagram arrives as an empty Buffer with size 0', async () => {
+  const server = await bound();
+  const client = await bound();
+  client.send(Buffer.alloc(0), server.address().port, '127.0.0.1');
+  const [msg, rinfo] = await once(server, 'message');
+  assert.ok(Buffer.isBuffer(msg));
+  assert.strictEqual(msg.length, 0);
+  assert.strictEqual(rinfo.size, 0);
+  client.close();
+  server.close();
+});
+
+test('every way of listening gets the message: several listeners, once(), a replaced emit()', async () => {
+  const server = await bound();
+  const client = await bound();
+  const port = server.address().port;
+  const seen = [];
+  server.on('message', (m) => seen.push(`a:${m}`));
+  server.once('message', (m) => seen.push(`b:${m}`));
+  const emit = server.emit;
+  server.emit = function(type, ...args) {
+    if (type === 'message') seen.push(`emit:${args[0]}`);
+    return emit.call(this, type, ...args);
+  };
+  client.send('1', port, '127.0.0.1');
+  await once(server, 'message');
+  client.send('2', port, '127.0.0.1');
+  await once(server, 'message');
+  assert.deepStrictEqual(seen, ['emit:1', 'a:1', 'b:1', 'emit:2', 'a:2']);
+  client.close();
+  server.close();
+});
+
+test('a message listener returning a rejected promise reaches captureRejections', () => {
+  const r = child(`
+    require('node:events').captureRejections = true;
+    const server = dgram.createSocket('udp4');
+    server.on('message', async () => { throw new Error('rejected'); });
+    server.on('error', (err) => { console.log('error', err.message); server.close(); });
+    server.bind(0, '127.0.0.1', () => {
+      const c = dgram.createSocket('udp4');
+      c.send('x', server.address().port, '127.0.0.1', () => c.close());
+    });
+  `);
+  assert.strictEqual(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^error rejected/);
+});
+
+test('connected sends of mixed buffers, more than the send slots, arrive whole and in order', () => {
+  const r = child(`
+    const server = dgram.createSocket('udp4');
+    const a = Buffer.from('aaaa'), b = Buffer.from('bbbb');
+    let got = 0, bad = 0;
+    server.on('message', (m) => {
+      const t = m.toString();
+      if (t !== (got % 3 === 2 ? 'ab' : got % 2 ? 'bbbb' : 'aaaa')) bad++;
+      if (++got === 600) { console.log('ok', bad); client.close(); server.close(); }
+    });
+    const client = dgram.createSocket('udp4');
+    server.bind(0, '127.0.0.1', () => {
+      client.connect(server.address().port, '127.0.0.1', () => {
+        for (let i = 0; i < 600; i++) {
+          if (i % 3 === 2) client.send([a.subarray(0, 1), b.subarray(0, 1)]);
+          else client.send(i % 2 ? b : a);
+        }
+        if (client.getSendQueueCount() !== 600) console.log('count', client.getSendQueueCount());
+      });
+    });
+  `, { UDG_NODE_SEND_SLOTS: '16' });
+  assert.strictEqual(r.status, 0, r.stderr);
+  assert.strictEqual(r.stdout, 'ok 0\n');
+});
+
+test('with the domain module loaded, a message listener runs inside the socket\'s domain', () => {
+  const r = child(`
+    const domain = require('node:domain');
+    const d = domain.create();
+    d.on('error', (err) => { console.log('domain caught', err.message); process.exit(0); });
+    d.run(() => {
+      const server = dgram.createSocket('udp4');
+      server.on('message', () => { throw new Error('from listener'); });
+      server.bind(0, '127.0.0.1', () => {
+        const c = dgram.createSocket('udp4');
+        c.send('x', server.address().port, '127.0.0.1');
+      });
+    });
+  `);
+  assert.strictEqual(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^domain caught from listener/);
+});
+
+test('a buffer detached before the tick\'s flush fails its send with EINVAL; the next one leaves', async () => {
+  const server = await bound();
+  const client = await bound();
+  const port = server.address().port;
+  const ab = new ArrayBuffer(32);
+  const result = new Promise((resolve) => {
+    client.send(new Uint8Array(ab, 8, 8), port, '127.0.0.1', (err) => resolve(err));
+  });
+  structuredClone(ab, { transfer: [ab] }); // detaches ab: its memory is no longer ours to read
+  assert.strictEqual(ab.byteLength, 0);
+  client.send('after', port, '127.0.0.1');
+  const err = await result;
+  assert.strictEqual(err.code, 'EINVAL');
+  assert.strictEqual(err.syscall, 'send');
+  const [msg] = await once(server, 'message');
+  assert.strictEqual(msg.toString(), 'after');
+  client.close();
+  server.close();
+});
