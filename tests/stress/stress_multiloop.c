@@ -227,6 +227,9 @@ static void *worker_main(void *arg)
 	udg_socket_options_init(&so, UDG_UDP4);
 	so.reuse_port = true;
 	so.recv_buffer_size = 4u << 20;
+	/* Losses must be attributed one by one to kernel drops: without GRO each dropped
+	 * datagram is one count (a dropped GRO train counts once for all it held). */
+	so.offload = UDG_OFFLOAD_NO_GRO;
 	so.on_message = on_message;
 	so.user = w;
 	udg_socket_new(w->loop, &so, &w->rx);
