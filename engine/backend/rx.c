@@ -129,7 +129,9 @@ void udg__rmeta_parse(struct udg__rmeta *m, const void *ctrl, size_t ctrl_len)
 	/* glibc's CMSG_NXTHDR checks each header against msg_controllen. */
 	struct msghdr mh = { .msg_control = copy.b, .msg_controllen = ctrl_len };
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_len < CMSG_LEN(0) || c->cmsg_len > ctrl_len)
+		/* Neither macro checks that this message's own data is inside the block. */
+		size_t left = ctrl_len - (size_t)((unsigned char *)c - copy.b);
+		if (c->cmsg_len < CMSG_LEN(0) || c->cmsg_len > left)
 			break;
 		cmsg_take(m, c);
 	}
