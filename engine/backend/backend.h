@@ -7,6 +7,7 @@
 #define UDG_BACKEND_H
 
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 
 #include "../core/core.h"
@@ -54,7 +55,6 @@ struct udg__io {
 	struct udg__fifo sendq;      /* accepted, not yet handed to the kernel, in call order */
 	unsigned tx_inflight;        /* handed to the kernel, not yet completed */
 	bool gso;                    /* queued sends may leave as GSO trains (udg__io_train) */
-	bool gro;                    /* UDP_GRO is on: a read may hold a train (udg__io_rx_open) */
 	unsigned rmeta;              /* UDG_META_* the owner enabled; set before udg__io_open() */
 	unsigned rx_ctrl;            /* control bytes each read needs (metadata, GRO; 0: none) */
 	uint32_t rx_drops;           /* the kernel's drop count at the last read (SO_MEMINFO) */
@@ -188,6 +188,9 @@ UDG__HIDDEN void udg__gso_probe(udg_loop *loop);
 #define UDG__RMETA_NAME_PAD 4
 /* The most control bytes any metadata combination needs (IPv6 sizes: tclass, pktinfo). */
 #define UDG__RMETA_SPACE_MAX 64
+#ifndef UDP_GRO
+#define UDP_GRO 104 /* linux/udp.h, Linux 5.0; Debian 12's libc headers may lack it */
+#endif
 /* UDP_GRO's control message (the train's segment size, an int). */
 #define UDG__GRO_CTRL CMSG_SPACE(sizeof(int))
 /* The most control bytes one read carries. */
@@ -217,10 +220,8 @@ struct udg__rmeta {
 
 /* At bind, before udg__io_open(): ask the kernel for the control messages of io->rmeta on fd
  * (family AF_INET/AF_INET6) and for UDP_GRO when `gro` and the loop's buffers allow it; sets
- * io->gro and io->rx_ctrl. A refused UDP_GRO only leaves GRO off. */
+ * io->rx_ctrl to the control room that takes. A refused UDP_GRO only leaves GRO off. */
 UDG__HIDDEN int udg__io_rx_open(struct udg__io *io, int fd, int family, bool gro);
-/* The control room (a multiple of CMSG_SPACE) the `meta` flags need; 0 for none. */
-UDG__HIDDEN unsigned udg__rmeta_space(unsigned meta);
 /* Parse ctrl[0..ctrl_len) (any alignment: it is copied first) into *m. */
 UDG__HIDDEN void udg__rmeta_parse(struct udg__rmeta *m, const void *ctrl, size_t ctrl_len);
 
@@ -238,8 +239,7 @@ UDG__HIDDEN unsigned udg__recv_payload_room(unsigned buf_size);
 /* Does a fixed buffer of buf_size bytes hold a whole GRO train with any control messages? */
 static inline bool udg__recv_room_holds_train(unsigned buf_size)
 {
-	return udg__recv_payload_room(buf_size) >=
-	       UDG__RX_PAYLOAD_MAX + UDG__RX_CTRL_MAX + UDG__RMETA_NAME_PAD;
+	return buf_size >= UDG__RX_RECORD_MAX;
 }
 /* The same for one endpoint: less the control room its metadata takes. */
 static inline unsigned udg__io_payload_room(const struct udg__io *io, unsigned buf_size)

@@ -13,9 +13,6 @@
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
 #endif
-#ifndef UDP_GRO
-#define UDP_GRO 104
-#endif
 
 /* The payload one train may carry. The kernel allows 65507 bytes over IPv4 (65535 less the IP
  * and UDP headers) and 65527 over IPv6; one bound for both keeps trains family-blind. */

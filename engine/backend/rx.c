@@ -4,18 +4,14 @@
  * a read to the owner, which splits a GRO train into one message per datagram. A socket with
  * no control messages pays one branch here; the parser copies a few bytes and never calls out.
  */
-#include <netinet/udp.h>
 #include <string.h>
 
 #include "backend.h"
 
-#ifndef UDP_GRO
-#define UDP_GRO 104 /* linux/udp.h: Linux 5.0 */
-#endif
-
-/* IPv6 sizes, the larger of each pair; a dual-stack udp6 socket receiving IPv4 gets IP_TOS
- * (smaller than IPV6_TCLASS) and an IPv6-level pktinfo with a v4-mapped address. */
-unsigned udg__rmeta_space(unsigned meta)
+/* The control room (a multiple of CMSG_SPACE) the `meta` flags need; 0 for none. IPv6 sizes,
+ * the larger of each pair; a dual-stack udp6 socket receiving IPv4 gets IP_TOS (smaller than
+ * IPV6_TCLASS) and an IPv6-level pktinfo with a v4-mapped address. */
+static unsigned rmeta_space(unsigned meta)
 {
 	unsigned n = 0;
 	if (meta & UDG_META_ECN)
@@ -55,12 +51,11 @@ int udg__io_rx_open(struct udg__io *io, int fd, int family, bool gro)
 
 	if (r != 0)
 		return r;
-	io->rx_ctrl = udg__rmeta_space(io->rmeta);
+	io->rx_ctrl = rmeta_space(io->rmeta);
 	assert(io->rx_ctrl <= UDG__RMETA_SPACE_MAX);
 	/* Only where every buffer holds a whole train: a train cut by a short buffer loses
 	 * the datagrams past the cut, which one datagram per read would have kept. */
-	io->gro = gro && io->loop->bk->gro && on(fd, SOL_UDP, UDP_GRO) == 0;
-	if (io->gro)
+	if (gro && io->loop->bk->gro && on(fd, SOL_UDP, UDP_GRO) == 0)
 		io->rx_ctrl += UDG__GRO_CTRL;
 	return 0;
 }
@@ -168,24 +163,21 @@ static void split(struct udg__io *io, udg_rinfo *rinfo, const unsigned char *pay
 void udg__io_deliver(struct udg__io *io, udg_rinfo *rinfo, const unsigned char *payload,
 		     size_t avail, const void *ctrl, size_t ctrl_len)
 {
-	if (UDG__LIKELY(ctrl_len == 0)) {
-		if (UDG__UNLIKELY(rinfo->truncated))
-			io->loop->stats.recv_truncated++;
-		io->h->message(io, payload, avail, rinfo);
-		return;
-	}
 	struct udg__rmeta m; /* rinfo points into it during the upcalls */
-	udg__rmeta_parse(&m, ctrl, ctrl_len);
-	rinfo->meta = m.meta;
-	rinfo->ecn = m.ecn;
-	rinfo->ifindex = m.ifindex;
-	if (m.dst_len) {
-		rinfo->dst_addr = &m.dst.sa;
-		rinfo->dst_addrlen = m.dst_len;
-	}
-	if (m.gro_size > 0 && (size_t)m.gro_size < rinfo->size) {
-		split(io, rinfo, payload, avail, (size_t)m.gro_size);
-		return;
+
+	if (UDG__UNLIKELY(ctrl_len != 0)) {
+		udg__rmeta_parse(&m, ctrl, ctrl_len);
+		rinfo->meta = m.meta;
+		rinfo->ecn = m.ecn;
+		rinfo->ifindex = m.ifindex;
+		if (m.dst_len) {
+			rinfo->dst_addr = &m.dst.sa;
+			rinfo->dst_addrlen = m.dst_len;
+		}
+		if (m.gro_size > 0 && (size_t)m.gro_size < rinfo->size) {
+			split(io, rinfo, payload, avail, (size_t)m.gro_size);
+			return;
+		}
 	}
 	if (UDG__UNLIKELY(rinfo->truncated))
 		io->loop->stats.recv_truncated++;
